@@ -1,0 +1,19 @@
+//! The customer domain: what a customer is, which values are valid, how lists are filtered and
+//! ordered, and what can go wrong, with no transport or storage types.
+//!
+//! # Layout
+//! - [`customer`]: the customer aggregate and its value types (`customer::values`), each of
+//!   which can only hold a valid value ("parse, don't validate").
+//! - [`filter`]: the AIP-160 filter language, parsed into a typed [`filter::Filter`].
+//! - [`listing`]: ordering, page sizes and keyset cursors for listing customers.
+//! - [`error`]: [`error::DomainError`], the cases a caller can act on, and [`error::Violations`],
+//!   which collects every invalid field of a request at once.
+//! - [`ports`]: the traits persistence implements, with their error contracts.
+//! - [`caller`]: who is calling; the seam where authentication plugs in.
+
+pub mod caller;
+pub mod customer;
+pub mod error;
+pub mod filter;
+pub mod listing;
+pub mod ports;
