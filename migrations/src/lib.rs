@@ -1,0 +1,27 @@
+//! The database schema, as sea-orm migrations. One schema serves SQLite and PostgreSQL: every
+//! migration uses only column types and statements both understand, and CI runs all of them (up
+//! and down) on both.
+//!
+//! # Layout
+//! One module per migration, named `mYYYYMMDD_HHMMSS_verb_noun`, each with an `up` and a `down`.
+//! [`Migrator`] lists them in order.
+
+pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::async_trait::async_trait;
+
+mod m20261123_000001_create_customers;
+mod m20261123_000002_create_service_secrets;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_customers::Migration),
+            Box::new(m20261123_000002_create_service_secrets::Migration),
+        ]
+    }
+}
