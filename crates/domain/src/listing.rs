@@ -64,8 +64,8 @@ pub struct SortTerm {
     pub descending: bool,
 }
 
-/// The order of a listing: one or more terms, each field at most once. The customer id,
-/// ascending, always breaks ties, so the order is total.
+/// The order of a listing: one or more terms, each field at most once. The customer id breaks
+/// ties, in the direction of the last term, so the order is total.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrderBy(Vec<SortTerm>);
 
@@ -118,6 +118,11 @@ impl OrderBy {
     /// The terms, most significant first (the id tie-break is implied).
     pub fn terms(&self) -> &[SortTerm] {
         &self.0
+    }
+
+    /// Whether the id tie-break is descending (it follows the last term).
+    pub fn id_descending(&self) -> bool {
+        self.0.last().is_some_and(|t| t.descending)
     }
 
     /// The canonical text of this ordering, e.g. `employee_count desc,display_name`.

@@ -1,0 +1,22 @@
+//! Persistence: stores the domain in SQLite (the embedded default) or PostgreSQL through one
+//! sea-orm code path.
+//!
+//! # Layout
+//! - [`Database`]: connecting (with the URL's password kept out of every message), running
+//!   migrations, and the health check.
+//! - [`customers::SqlCustomerRepository`]: the domain's `CustomerRepository` port; rows are mapped
+//!   to domain values here and driver errors become `CustomerError` cases here.
+//! - `query`: the translation of the domain's typed filter, ordering and cursor into SQL
+//!   conditions with bound values (no filter text ever reaches SQL).
+//! - [`secrets`]: random keys shared by all replicas through the database.
+//! - `entity`: the sea-orm entities, private to this crate.
+
+pub mod customers;
+mod database;
+mod entity;
+mod mapping;
+mod query;
+pub mod secrets;
+
+pub use customers::SqlCustomerRepository;
+pub use database::{Backend, ConnectError, Database, redact_url};

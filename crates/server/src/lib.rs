@@ -1,0 +1,187 @@
+//! `crmd`, the gRPC server: it translates between the `crm.v1` contract and the domain, and
+//! runs the service (health, reflection, limits, logging, graceful shutdown).
+//!
+//! # Layout
+//! - [`run`]: the seam tests and the binary share: given settings, a bound listener and a
+//!   shutdown signal, connect and migrate the database and serve until the signal.
+//! - [`config`]: flags, environment and config file, resolved into [`config::Settings`].
+//! - [`telemetry`]: the log subscriber and the per-RPC span.
+//! - [`caller`]: the tower layer that attaches the typed caller (the authentication seam).
+//! - `customer_service`: the `CustomerService` handlers.
+//! - `convert`: proto <-> domain mapping, collecting every field violation.
+//! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
+//! - `page_token`: signed, query-bound page tokens.
+
+pub mod caller;
+pub mod config;
+mod convert;
+mod customer_service;
+mod page_token;
+mod status;
+pub mod telemetry;
+
+use std::{future::Future, time::Duration};
+
+use anyhow::Context as _;
+use crm_api::crm::v1::customer_service_server::CustomerServiceServer;
+use crm_domain::customer::service::CustomerService;
+use crm_persistence::{Database, SqlCustomerRepository, secrets};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    caller::CallerLayer,
+    config::Settings,
+    customer_service::CustomerGrpc,
+    page_token::PageTokens,
+    telemetry::{RpcFinished, RpcSpan},
+};
+
+/// The gRPC service names health reports on (besides the overall `""`).
+const SERVICE_NAMES: &[&str] = &["crm.v1.CustomerService"];
+
+/// Connects to the configured database and applies migrations if the settings say so.
+///
+/// # Errors
+/// When the database cannot be reached or migrated; the message names the URL without its
+/// password.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::connect(&settings.database_url, settings.db_max_connections).await?;
+    if settings.migrate_on_start {
+        db.migrate().await?;
+    }
+    tracing::info!(database = db.display_url(), "database ready");
+    Ok(db)
+}
+
+/// Serves gRPC on `listener` until `shutdown` completes, then stops accepting, lets in-flight
+/// calls finish (up to the configured grace period), and closes the database pool.
+///
+/// # Errors
+/// When the database cannot be opened or the server fails.
+pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let db = open_database(&settings).await?;
+    let key = secrets::load_or_create(&db, secrets::PAGE_TOKEN_KEY)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the page token key: {e}"))?;
+    let page_tokens = PageTokens::new(&key).map_err(|e| anyhow::anyhow!("unusable page token key: {e}"))?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_health(&health, ServingStatus::Serving).await;
+    let health_task = tokio::spawn(watch_database(db.clone(), health.clone(), settings.health_check_interval));
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crm_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building reflection v1")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crm_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+
+    let customers = CustomerGrpc::new(CustomerService::new(SqlCustomerRepository::new(db.clone())), page_tokens);
+    let customer_service = CustomerServiceServer::new(customers)
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes);
+
+    let local_addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(address = %local_addr, "crmd listening (gRPC, plaintext HTTP/2)");
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .timeout(settings.request_timeout)
+        .layer(TraceLayer::new_for_grpc().make_span_with(RpcSpan).on_response(RpcFinished).on_failure(()))
+        .layer(CallerLayer)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(customer_service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; finishing in-flight calls");
+            let _ = stopping_tx.send(());
+        });
+
+    let grace = settings.shutdown_grace;
+    let result = tokio::select! {
+        result = server => result.context("serving gRPC"),
+        () = grace_expired(stopping_rx, grace) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight calls did not finish within the grace period");
+            Ok(())
+        }
+    };
+    health_task.abort();
+    set_health(&health, ServingStatus::NotServing).await;
+    db.close().await;
+    tracing::info!("stopped");
+    result
+}
+
+async fn grace_expired(stopping: tokio::sync::oneshot::Receiver<()>, grace: Duration) {
+    if stopping.await.is_ok() {
+        tokio::time::sleep(grace).await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for name in SERVICE_NAMES {
+        health.set_service_status(*name, status).await;
+    }
+}
+
+/// Reports NOT_SERVING while the database does not answer, SERVING again once it does.
+async fn watch_database(db: Database, health: HealthReporter, every: Duration) {
+    let mut serving = true;
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let reachable = db.is_reachable().await;
+        if reachable != serving {
+            serving = reachable;
+            if reachable {
+                tracing::info!("database reachable again; health is SERVING");
+                set_health(&health, ServingStatus::Serving).await;
+            } else {
+                tracing::error!(database = db.display_url(), "database unreachable; health is NOT_SERVING");
+                set_health(&health, ServingStatus::NotServing).await;
+            }
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

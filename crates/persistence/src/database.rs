@@ -1,0 +1,142 @@
+//! Connecting to the database named by a URL, migrating it, and checking it is reachable.
+
+use std::time::Duration;
+
+use crm_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (`sqlite://path?mode=rwc`).
+    Sqlite,
+    /// A PostgreSQL server (`postgres://user@host/db`).
+    Postgres,
+}
+
+/// The database could not be used. Messages name the URL without its password.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL's scheme is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported database URL {0}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// Connecting failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, password removed.
+        url: String,
+        /// The driver's reason.
+        source: DbErr,
+    },
+    /// Running migrations failed.
+    #[error("cannot migrate {url}: {source}")]
+    Migrate {
+        /// The URL, password removed.
+        url: String,
+        /// The driver's reason.
+        source: DbErr,
+    },
+}
+
+/// A connection pool to the service's database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    connection: DatabaseConnection,
+    backend: Backend,
+    display_url: String,
+}
+
+/// The URL with any password replaced by `***`, safe to log and show.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password only fails for URLs that cannot have one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Database {
+    /// Opens a pool to `url` (an SQLite file is created if missing when the URL says
+    /// `mode=rwc`). SQLite runs in WAL mode with a busy timeout, so readers do not block the
+    /// writer and concurrent writers wait for each other instead of failing.
+    ///
+    /// # Errors
+    /// [`ConnectError`] naming the redacted URL.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+        let display_url = redact_url(url);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(ConnectError::UnsupportedUrl(display_url));
+        };
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let connection = sea_orm::Database::connect(options)
+            .await
+            .map_err(|source| ConnectError::Connect { url: display_url.clone(), source })?;
+        Ok(Self { connection, backend, display_url })
+    }
+
+    /// Applies every pending migration.
+    ///
+    /// # Errors
+    /// [`ConnectError::Migrate`].
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        Migrator::up(&self.connection, None)
+            .await
+            .map_err(|source| ConnectError::Migrate { url: self.display_url.clone(), source })
+    }
+
+    /// Rolls back every migration (used by tests that check each `down`).
+    ///
+    /// # Errors
+    /// [`ConnectError::Migrate`].
+    pub async fn migrate_down_all(&self) -> Result<(), ConnectError> {
+        Migrator::down(&self.connection, None)
+            .await
+            .map_err(|source| ConnectError::Migrate { url: self.display_url.clone(), source })
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn is_reachable(&self) -> bool {
+        let statement = sea_orm::Statement::from_string(self.connection.get_database_backend(), "SELECT 1");
+        self.connection.execute_raw(statement).await.is_ok()
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(self) {
+        if let Err(error) = self.connection.close().await {
+            tracing::warn!(%error, "closing the database pool failed");
+        }
+    }
+
+    /// The engine behind this pool.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL without its password.
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+}

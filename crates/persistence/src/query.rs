@@ -1,0 +1,190 @@
+//! The domain's typed filter, ordering and cursor as SQL conditions. Every value is a bound
+//! parameter; no text from a request is ever spliced into SQL.
+//!
+//! Comparisons are two-valued even on nullable columns (`x = v` is false, `x != v` true, when `x`
+//! is NULL), so `NOT` means what it says. `field = ""` matches customers where the field is not
+//! set and `field != ""` where it is, which is how a caller asks for "unassigned" customers.
+
+use crm_domain::{
+    customer::values::{CustomerNeed, Needs},
+    filter::{CompareOp, Filter, FilterField, FilterValue},
+    listing::{Cursor, OrderBy, SortField, SortKey},
+};
+use sea_orm::{
+    Value,
+    sea_query::{Condition, Expr, ExprTrait, Func, Query, SimpleExpr},
+};
+
+use crate::entity::{customer, customer_tag};
+
+/// The SQL of `employee_count` as ordered and indexed: unknown counts as -1. The text matches
+/// the expression index of the migration so that the index is used.
+const EMPLOYEE_COUNT_KEY: &str = "COALESCE(customers.employee_count, -1)";
+
+fn col(column: customer::Column) -> SimpleExpr {
+    Expr::col((customer::Entity, column)).into()
+}
+
+fn column_of(field: FilterField) -> Option<customer::Column> {
+    use customer::Column as C;
+    Some(match field {
+        FilterField::DisplayName => C::DisplayName,
+        FilterField::ContactFullName => C::ContactFullName,
+        FilterField::ContactJobTitle => C::ContactJobTitle,
+        FilterField::ContactEmail => C::ContactEmail,
+        FilterField::ContactPhone => C::ContactPhone,
+        FilterField::RegionSubdivision => C::RegionSubdivision,
+        FilterField::RegionCity => C::RegionCity,
+        FilterField::RegionCountryCode => C::RegionCountryCode,
+        FilterField::Owner => C::Owner,
+        FilterField::Department => C::Department,
+        FilterField::Industry => C::Industry,
+        FilterField::Kind => C::Kind,
+        FilterField::ContactJobRank => C::ContactJobRank,
+        FilterField::ContactDecisionRole => C::ContactDecisionRole,
+        FilterField::EmployeeCount => C::EmployeeCount,
+        FilterField::KeyAccount => C::KeyAccount,
+        FilterField::Churned => C::Churned,
+        FilterField::CreateTime => C::CreateTime,
+        FilterField::UpdateTime => C::UpdateTime,
+        FilterField::DeleteTime => C::DeleteTime,
+        FilterField::Tags | FilterField::Needs => return None,
+    })
+}
+
+fn value_of(field: FilterField, value: &FilterValue) -> Value {
+    match value {
+        // Country codes are stored in uppercase; accept any case in filters as on input.
+        FilterValue::String(s) if field == FilterField::RegionCountryCode => s.to_ascii_uppercase().into(),
+        FilterValue::String(s) => s.clone().into(),
+        FilterValue::Enum(name) => (*name).to_owned().into(),
+        FilterValue::Int(n) => (*n).into(),
+        FilterValue::Bool(b) => (*b).into(),
+        FilterValue::Timestamp(t) => (*t).into(),
+    }
+}
+
+/// The condition selecting the customers `filter` matches.
+pub(crate) fn filter_condition(filter: &Filter) -> Condition {
+    match filter {
+        Filter::And(parts) => parts.iter().fold(Condition::all(), |c, f| c.add(filter_condition(f))),
+        Filter::Or(parts) => parts.iter().fold(Condition::any(), |c, f| c.add(filter_condition(f))),
+        Filter::Not(inner) => filter_condition(inner).not(),
+        Filter::Compare { field, op, value } => compare(*field, *op, value),
+        Filter::Has { field, value } => has(*field, value),
+    }
+}
+
+fn compare(field: FilterField, op: CompareOp, value: &FilterValue) -> Condition {
+    let Some(column) = column_of(field) else {
+        // The parser only allows `:` on repeated fields; a comparison on one matches nothing.
+        return Condition::all().add(Expr::val(1).eq(0));
+    };
+    let c = col(column);
+    if matches!(value, FilterValue::String(s) if s.is_empty()) {
+        return match op {
+            CompareOp::Eq => Condition::all().add(c.is_null()),
+            CompareOp::Ne => Condition::all().add(c.is_not_null()),
+            _ => Condition::all().add(c.clone().is_not_null()).add(compare_present(c, op, Value::from(""))),
+        };
+    }
+    let v = value_of(field, value);
+    match op {
+        CompareOp::Ne => Condition::any().add(c.clone().is_null()).add(c.ne(v)),
+        _ => Condition::all().add(c.clone().is_not_null()).add(compare_present(c, op, v)),
+    }
+}
+
+fn compare_present(c: SimpleExpr, op: CompareOp, v: Value) -> SimpleExpr {
+    match op {
+        CompareOp::Eq => c.eq(v),
+        CompareOp::Ne => c.ne(v),
+        CompareOp::Lt => c.lt(v),
+        CompareOp::Le => c.lte(v),
+        CompareOp::Gt => c.gt(v),
+        CompareOp::Ge => c.gte(v),
+        CompareOp::StartsWith => {
+            // `substr` counts characters and compares exactly in both SQLite and PostgreSQL,
+            // unlike LIKE, whose case sensitivity differs between them.
+            let length = match &v {
+                Value::String(Some(s)) => i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
+                _ => 0,
+            };
+            SimpleExpr::from(Func::cust("substr").args([c, Expr::val(1).into(), Expr::val(length).into()])).eq(v)
+        }
+    }
+}
+
+fn has(field: FilterField, value: &FilterValue) -> Condition {
+    match (field, value) {
+        (FilterField::Tags, FilterValue::String(tag)) => Condition::all().add(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(customer_tag::Entity)
+                .and_where(
+                    Expr::col((customer_tag::Entity, customer_tag::Column::CustomerId))
+                        .equals((customer::Entity, customer::Column::Id)),
+                )
+                .and_where(Expr::col((customer_tag::Entity, customer_tag::Column::Tag)).eq(tag.clone()))
+                .to_owned(),
+        )),
+        (FilterField::Needs, FilterValue::Enum(name)) => {
+            let bit = CustomerNeed::from_name(name).map_or(0, |need| i64::from(Needs::from_iter([need]).bits()));
+            Condition::all().add(col(customer::Column::Needs).bit_and(bit).ne(0))
+        }
+        // The parser rejects every other combination.
+        _ => Condition::all().add(Expr::val(1).eq(0)),
+    }
+}
+
+/// The SQL expression a sort field orders by.
+pub(crate) fn sort_expr(field: SortField) -> SimpleExpr {
+    match field {
+        SortField::DisplayName => col(customer::Column::DisplayName),
+        SortField::CreateTime => col(customer::Column::CreateTime),
+        SortField::UpdateTime => col(customer::Column::UpdateTime),
+        SortField::EmployeeCount => Expr::cust(EMPLOYEE_COUNT_KEY),
+    }
+}
+
+fn key_value(key: &SortKey) -> Value {
+    match key {
+        SortKey::Text(s) => s.clone().into(),
+        SortKey::Time(t) => (*t).into(),
+        SortKey::Int(n) => (*n).into(),
+    }
+}
+
+/// The condition selecting the rows after `cursor` in `order`: rows whose keys (then id) sort
+/// strictly after the cursor's. When every term runs the same way this is one row-value
+/// comparison, which both databases answer from the matching index.
+pub(crate) fn after_cursor(order: &OrderBy, cursor: &Cursor) -> Condition {
+    let mut keys: Vec<(SimpleExpr, Value, bool)> = order
+        .terms()
+        .iter()
+        .zip(&cursor.keys)
+        .map(|(term, key)| (sort_expr(term.field), key_value(key), term.descending))
+        .collect();
+    keys.push((col(customer::Column::Id), cursor.id.as_str().to_owned().into(), order.id_descending()));
+
+    let descending = order.id_descending();
+    if keys.iter().all(|(_, _, d)| *d == descending) {
+        let (exprs, values): (Vec<SimpleExpr>, Vec<SimpleExpr>) =
+            keys.into_iter().map(|(e, v, _)| (e, SimpleExpr::from(Expr::val(v)))).unzip();
+        let left = Expr::tuple(exprs);
+        let right = Expr::tuple(values);
+        return Condition::all().add(if descending { left.lt(right) } else { left.gt(right) });
+    }
+
+    let mut any = Condition::any();
+    for i in 0..keys.len() {
+        let mut branch = Condition::all();
+        for (expr, value, _) in &keys[..i] {
+            branch = branch.add(expr.clone().eq(value.clone()));
+        }
+        let (expr, value, desc) = &keys[i];
+        branch = branch.add(if *desc { expr.clone().lt(value.clone()) } else { expr.clone().gt(value.clone()) });
+        any = any.add(branch);
+    }
+    any
+}

@@ -1,0 +1,47 @@
+//! `crmd`: parse settings, set up logging, then serve or migrate. Errors end the process with a
+//! one-line message and exit code 1, never a panic backtrace.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use crm_server::config::{Cli, Command, Settings};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.settings) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("crmd: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    crm_server::telemetry::init(settings.log_format, &settings.log);
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => migrate(settings).await,
+        Command::Serve => serve(settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("crmd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let db = crm_persistence::Database::connect(&settings.database_url, 1).await?;
+    db.migrate().await?;
+    tracing::info!(database = db.display_url(), "migrations applied");
+    db.close().await;
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;
+    crm_server::run(settings, listener, crm_server::shutdown_signal()).await
+}

@@ -1,0 +1,205 @@
+//! Configuration: every setting can come from a command-line flag, an environment variable, or a
+//! TOML config file, in that order of precedence, falling back to a default that needs no set-up
+//! (an SQLite file in the working directory, loopback port 50051).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// The default listen address: loopback only, so a fresh install is not exposed.
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
+/// The default database: an SQLite file next to the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db?mode=rwc";
+
+/// `crmd`: the customer records, classification and access service (gRPC).
+#[derive(Debug, Parser)]
+#[command(name = "crmd", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// The commands of `crmd`.
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Serve gRPC until SIGTERM or Ctrl-C (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, ValueEnum, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The settings as flags and environment variables; unset ones fall back to the config file,
+/// then to the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// A TOML file with any of the settings below (keys as the flags, with underscores, e.g.
+    /// `listen_addr = "0.0.0.0:50051"`).
+    #[arg(long, env = "CRM_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// The address to serve gRPC on; port 0 picks a free port (the bound address is logged).
+    /// [default: 127.0.0.1:50051]
+    #[arg(long, env = "CRM_LISTEN_ADDR", global = true)]
+    pub listen_addr: Option<SocketAddr>,
+    /// The database: `sqlite://PATH?mode=rwc` (embedded, created if missing) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. [default: sqlite://crm.db?mode=rwc]
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// The largest number of pooled database connections. [default: 10]
+    #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+    /// Whether `crmd serve` applies pending migrations at start. [default: true]
+    #[arg(long, env = "CRM_MIGRATE_ON_START", global = true)]
+    pub migrate_on_start: Option<bool>,
+    /// Log format. [default: text]
+    #[arg(long, env = "CRM_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Which logs to write, as a tracing filter (e.g. `info`, `crm_server=debug`).
+    /// [default: info]
+    #[arg(long, env = "CRM_LOG", global = true)]
+    pub log: Option<String>,
+    /// The longest a request may run, in seconds, unless the caller's `grpc-timeout` is
+    /// shorter. [default: 30]
+    #[arg(long, env = "CRM_REQUEST_TIMEOUT_SECS", global = true)]
+    pub request_timeout_secs: Option<u64>,
+    /// The largest request or response message, in bytes. [default: 4194304]
+    #[arg(long, env = "CRM_MAX_MESSAGE_BYTES", global = true)]
+    pub max_message_bytes: Option<usize>,
+    /// How long shutdown waits for in-flight requests, in seconds. [default: 30]
+    #[arg(long, env = "CRM_SHUTDOWN_GRACE_SECS", global = true)]
+    pub shutdown_grace_secs: Option<u64>,
+    /// How often the health check pings the database, in seconds. [default: 5]
+    #[arg(long, env = "CRM_HEALTH_CHECK_INTERVAL_SECS", global = true)]
+    pub health_check_interval_secs: Option<u64>,
+}
+
+/// The same settings as read from a config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen_addr: Option<SocketAddr>,
+    database_url: Option<String>,
+    db_max_connections: Option<u32>,
+    migrate_on_start: Option<bool>,
+    log_format: Option<LogFormat>,
+    log: Option<String>,
+    request_timeout_secs: Option<u64>,
+    max_message_bytes: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+    health_check_interval_secs: Option<u64>,
+}
+
+/// The settings in force, every one resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where gRPC is served.
+    pub listen_addr: SocketAddr,
+    /// The database URL (may contain a password: log it only through `redact_url`).
+    pub database_url: String,
+    /// Pool size.
+    pub db_max_connections: u32,
+    /// Whether serving starts by migrating.
+    pub migrate_on_start: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log: String,
+    /// Per-request time limit.
+    pub request_timeout: Duration,
+    /// Message size limit in bytes.
+    pub max_message_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// How often health pings the database.
+    pub health_check_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::resolve(SettingsArgs::default(), FileSettings::default())
+    }
+}
+
+impl Settings {
+    /// The default settings with another database (handy for tests and tools).
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self { database_url: database_url.into(), ..Self::default() }
+    }
+
+    /// Resolves flags and environment (already merged by clap) over the config file, if any.
+    ///
+    /// # Errors
+    /// When the config file cannot be read or is not valid TOML with known keys.
+    pub fn load(args: SettingsArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            None => FileSettings::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?
+            }
+        };
+        Ok(Self::resolve(args, file))
+    }
+
+    fn resolve(args: SettingsArgs, file: FileSettings) -> Self {
+        let default_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 50051));
+        Self {
+            listen_addr: args.listen_addr.or(file.listen_addr).unwrap_or(default_addr),
+            database_url: args.database_url.or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            db_max_connections: args.db_max_connections.or(file.db_max_connections).unwrap_or(10).max(1),
+            migrate_on_start: args.migrate_on_start.or(file.migrate_on_start).unwrap_or(true),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            log: args.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            request_timeout: Duration::from_secs(args.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
+            max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(4 * 1024 * 1024),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(30)),
+            health_check_interval: Duration::from_secs(
+                args.health_check_interval_secs.or(file.health_check_interval_secs).unwrap_or(5).max(1),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_setup() {
+        let s = Settings::default();
+        assert_eq!(s.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert!(s.migrate_on_start);
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let file: FileSettings = toml::from_str("listen_addr = \"0.0.0.0:6000\"\ndb_max_connections = 3\n")
+            .unwrap_or_default();
+        let args = SettingsArgs { listen_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7000))), ..Default::default() };
+        let s = Settings::resolve(args, file);
+        assert_eq!(s.listen_addr.port(), 7000);
+        assert_eq!(s.db_max_connections, 3);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_rejected() {
+        assert!(toml::from_str::<FileSettings>("listen_adress = \"x\"").is_err());
+    }
+}

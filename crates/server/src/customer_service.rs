@@ -1,0 +1,169 @@
+//! `crm.v1.CustomerService`: each handler checks the caller, parses the request into domain
+//! values (reporting every invalid field at once), calls the domain's `CustomerService`, and
+//! maps the result back. No business rule lives here.
+
+use crm_api::crm::v1::{self as pb, customer_service_server::CustomerService as CustomerApi};
+use crm_domain::{
+    customer::{NewCustomer, RequestId, service::CustomerService, values::CustomerId},
+    error::{CustomerError, Violations},
+    filter::Filter,
+    listing::{ListQuery, OrderBy, PageSize},
+};
+use crm_persistence::SqlCustomerRepository;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    caller::caller_of,
+    convert::{changes, customer_name, customer_to_proto, profile},
+    page_token::{PageTokens, fingerprint},
+    status::{invalid_argument, to_status},
+};
+
+/// The most names one BatchGetCustomers may ask for.
+pub(crate) const MAX_BATCH_GET: usize = 1000;
+
+/// The gRPC face of the customer use cases.
+#[derive(Debug, Clone)]
+pub(crate) struct CustomerGrpc {
+    customers: CustomerService<SqlCustomerRepository>,
+    page_tokens: PageTokens,
+}
+
+impl CustomerGrpc {
+    pub(crate) fn new(customers: CustomerService<SqlCustomerRepository>, page_tokens: PageTokens) -> Self {
+        Self { customers, page_tokens }
+    }
+}
+
+/// Fails with every violation if there is any.
+fn ensure_valid(violations: Violations) -> Result<(), Status> {
+    if violations.is_empty() { Ok(()) } else { Err(invalid_argument(&violations)) }
+}
+
+fn required_name(path: &str, raw: &str) -> Result<CustomerId, Status> {
+    let mut v = Violations::new();
+    let id = customer_name(&mut v, path, raw);
+    ensure_valid(v)?;
+    id.ok_or_else(|| to_status(CustomerError::unexpected("name parsed without violation but is missing")))
+}
+
+#[tonic::async_trait]
+impl CustomerApi for CustomerGrpc {
+    async fn create_customer(&self, request: Request<pb::CreateCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+        let _caller = caller_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let id = v.check_optional("customer_id", &req.customer_id, CustomerId::parse);
+        let request_id = v.check_optional("request_id", &req.request_id, RequestId::parse);
+        let profile = match &req.customer {
+            Some(customer) => profile(&mut v, "customer", customer),
+            None => {
+                v.add("customer", "is required");
+                None
+            }
+        };
+        let new = v.finish(|| Some(NewCustomer { id, profile: profile?, request_id })).map_err(to_status)?;
+        let created = self.customers.create(new).await.map_err(to_status)?;
+        Ok(Response::new(customer_to_proto(&created)))
+    }
+
+    async fn get_customer(&self, request: Request<pb::GetCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+        let _caller = caller_of(&request)?;
+        let id = required_name("name", &request.get_ref().name)?;
+        let customer = self.customers.get(&id).await.map_err(to_status)?;
+        Ok(Response::new(customer_to_proto(&customer)))
+    }
+
+    async fn batch_get_customers(
+        &self,
+        request: Request<pb::BatchGetCustomersRequest>,
+    ) -> Result<Response<pb::BatchGetCustomersResponse>, Status> {
+        let _caller = caller_of(&request)?;
+        let names = &request.get_ref().names;
+        let mut v = Violations::new();
+        if names.is_empty() {
+            v.add("names", "is required: 1 to 1000 customer resource names");
+        } else if names.len() > MAX_BATCH_GET {
+            v.add("names", format!("has {} names; at most {MAX_BATCH_GET} are allowed per call", names.len()));
+        }
+        let ids: Vec<Option<CustomerId>> =
+            names.iter().enumerate().map(|(i, name)| customer_name(&mut v, &format!("names[{i}]"), name)).collect();
+        let ids = v.finish(|| ids.into_iter().collect::<Option<Vec<_>>>()).map_err(to_status)?;
+        let customers = self.customers.batch_get(&ids).await.map_err(to_status)?;
+        Ok(Response::new(pb::BatchGetCustomersResponse { customers: customers.iter().map(customer_to_proto).collect() }))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let _caller = caller_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let page_size = v.check("page_size", PageSize::from_request(req.page_size));
+        let filter = match Filter::parse(&req.filter) {
+            Ok(filter) => filter,
+            Err(error) => {
+                v.add("filter", error.to_string());
+                None
+            }
+        };
+        let order = v.check("order_by", OrderBy::parse(&req.order_by));
+        let after = match (&order, req.page_token.is_empty()) {
+            (Some(order), false) => {
+                let fp = fingerprint(&req.filter, order, req.show_deleted);
+                v.check("page_token", self.page_tokens.decode(&req.page_token, &fp, order))
+            }
+            _ => None,
+        };
+        let query = v
+            .finish(|| Some(ListQuery { filter, order: order?, show_deleted: req.show_deleted, page_size: page_size?, after }))
+            .map_err(to_status)?;
+        let page = self.customers.list(&query).await.map_err(to_status)?;
+        let next_page_token = page
+            .next
+            .map(|cursor| {
+                self.page_tokens.encode(&fingerprint(&req.filter, &query.order, query.show_deleted), &cursor)
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: page.customers.iter().map(customer_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_customer(&self, request: Request<pb::UpdateCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+        let _caller = caller_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let Some(customer) = req.customer else {
+            v.add("customer", "is required: the customer with its name and the new values");
+            return Err(invalid_argument(&v));
+        };
+        let id = customer_name(&mut v, "customer.name", &customer.name);
+        let changes = changes(&mut v, &customer, req.update_mask.as_ref());
+        let id = v.finish(|| id).map_err(to_status)?;
+        let etag = (!customer.etag.is_empty()).then_some(customer.etag.as_str());
+        let updated = self.customers.update(&id, etag, &changes).await.map_err(to_status)?;
+        Ok(Response::new(customer_to_proto(&updated)))
+    }
+
+    async fn delete_customer(&self, request: Request<pb::DeleteCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+        let _caller = caller_of(&request)?;
+        let req = request.into_inner();
+        let id = required_name("name", &req.name)?;
+        let etag = (!req.etag.is_empty()).then_some(req.etag.as_str());
+        let deleted = self.customers.delete(&id, etag).await.map_err(to_status)?;
+        Ok(Response::new(customer_to_proto(&deleted)))
+    }
+
+    async fn undelete_customer(
+        &self,
+        request: Request<pb::UndeleteCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let _caller = caller_of(&request)?;
+        let id = required_name("name", &request.get_ref().name)?;
+        let restored = self.customers.undelete(&id).await.map_err(to_status)?;
+        Ok(Response::new(customer_to_proto(&restored)))
+    }
+}
