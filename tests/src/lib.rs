@@ -1,0 +1,264 @@
+//! The end-to-end test harness: [`TestApp::spawn`] starts the real server (the same
+//! `crm_server::run` the `crmd` binary calls) on an ephemeral loopback port with its own fresh,
+//! migrated database, and hands back a connected gRPC client. Dropping the app stops the server
+//! and deletes its database.
+//!
+//! Every test runs once per [`Backend`]. SQLite always runs. PostgreSQL runs when
+//! `CRM_TEST_POSTGRES_URL` names a server where the tests may create databases (each app creates
+//! `crm_test_<uuid>` and drops it afterwards); without it the PostgreSQL variant prints a loud
+//! SKIPPED line, and when `CI` is set it fails instead, so CI can never skip it silently.
+//!
+//! Logs are quiet unless `TEST_LOG` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use crm_api::crm::v1::customer_service_client::CustomerServiceClient;
+use crm_server::config::Settings;
+use sea_orm::ConnectionTrait;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+pub use crm_api::crm::v1 as pb;
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_URL_VAR: &str = "CRM_TEST_POSTGRES_URL";
+
+/// Which database a test app stores in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server of `CRM_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// A fresh database, removed on drop.
+#[derive(Debug)]
+pub enum TestDatabase {
+    /// SQLite: the directory holding the file.
+    Sqlite { url: String, _dir: tempfile::TempDir },
+    /// PostgreSQL: the admin URL and the created database's name.
+    Postgres { url: String, admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// Creates a fresh database for `backend`; `None` when PostgreSQL is not configured (after
+    /// saying so loudly, or failing under CI).
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("crm.db").display());
+                Some(Self::Sqlite { url, _dir: dir })
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "{POSTGRES_URL_VAR} is not set under CI: the PostgreSQL tests must run in CI"
+                    );
+                    eprintln!(
+                        "\n!!! SKIPPED PostgreSQL variant: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run it !!!\n"
+                    );
+                    return None;
+                };
+                let name = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&admin_url).await.expect("connect to CRM_TEST_POSTGRES_URL");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin.close().await.ok();
+                let url = with_database(&admin_url, &name);
+                Some(Self::Postgres { url, admin_url, name })
+            }
+        }
+    }
+
+    /// The URL of this database.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+}
+
+/// `url` with its path replaced by `/name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, name, .. } = self {
+            let (admin_url, db_name) = (admin_url.clone(), name.clone());
+            // Drop cannot be async: use a private runtime on a plain thread.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                runtime.block_on(async {
+                    let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")).await.ok()?;
+                    admin.close().await.ok()
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Some(()))) {
+                eprintln!("warning: could not drop test database {name}");
+            }
+        }
+    }
+}
+
+/// A running server with its own database and a connected client.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// A client of `crm.v1.CustomerService`.
+    pub customers: CustomerServiceClient<Channel>,
+    /// The channel, for other clients (health, reflection).
+    pub channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow_free::Result>>,
+    /// The database (dropped after the server has stopped).
+    pub database: TestDatabase,
+}
+
+mod anyhow_free {
+    /// The server task's outcome, as text.
+    pub type Result = std::result::Result<(), String>;
+}
+
+impl TestApp {
+    /// Starts a server on a fresh database of `backend`; `None` when that backend is not
+    /// configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        Some(Self::spawn_on(database, |_| {}).await)
+    }
+
+    /// Starts a server on `database` with settings adjusted by `configure`.
+    pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            crm_server::telemetry::init(crm_server::config::LogFormat::Text, "info");
+        }
+        let mut settings = Settings::with_database(database.url());
+        settings.db_max_connections = 5;
+        settings.shutdown_grace = Duration::from_secs(5);
+        configure(&mut settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("bound address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            crm_server::run(settings, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(|e| format!("{e:#}"))
+        });
+        // The listener is bound already, so connecting needs no wait: the handshake completes
+        // as soon as the server starts accepting.
+        let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connect");
+        Self {
+            addr,
+            customers: CustomerServiceClient::new(channel.clone()),
+            channel,
+            shutdown: Some(tx),
+            server: Some(server),
+            database,
+        }
+    }
+
+    /// Stops the server gracefully and returns its outcome.
+    pub async fn stop(mut self) -> anyhow_free::Result {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await.map_err(|e| e.to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.server.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// Runs an end-to-end test body once per backend: `e2e!(name, body)` defines `name::sqlite`
+/// and `name::postgres`, each spawning a fresh app and passing it to `body(app)`.
+#[macro_export]
+macro_rules! e2e {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+/// A valid organisation customer with the given display name.
+pub fn organization(display_name: &str) -> pb::Customer {
+    pb::Customer {
+        display_name: display_name.to_owned(),
+        kind: pb::CustomerKind::Organization as i32,
+        ..Default::default()
+    }
+}
+
+/// Creates `customer` and returns it as stored.
+pub async fn create(app: &TestApp, customer: pb::Customer) -> pb::Customer {
+    app.customers
+        .clone()
+        .create_customer(pb::CreateCustomerRequest { customer: Some(customer), ..Default::default() })
+        .await
+        .expect("create customer")
+        .into_inner()
+}
+
+/// The `(field, description)` pairs of a status's `BadRequest`.
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .unwrap_or_default()
+}
+
+/// The fields of a status's `BadRequest`, in order.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    violations(status).into_iter().map(|(f, _)| f).collect()
+}
+
+/// The `(reason, domain)` of a status's `ErrorInfo`.
+pub fn reason(status: &tonic::Status) -> Option<(String, String)> {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().map(|i| (i.reason, i.domain))
+}
