@@ -1,0 +1,64 @@
+# The two commands a fresh machine needs: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+# The PostgreSQL server the tests may create databases on; empty skips the PostgreSQL variants
+# (loudly). .ci/run always sets it.
+CRM_TEST_POSTGRES_URL ?=
+export CRM_TEST_POSTGRES_URL
+
+.PHONY: help run build test test-rust test-python lint fmt python-client buf clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: ## Run crmd on 127.0.0.1:50051 with the embedded SQLite database ./crm.db
+	$(CARGO) run --release -p crm-server --bin crmd
+
+build: ## Build every crate and binary
+	$(CARGO) build --workspace --all-targets
+
+test: test-rust test-python ## Run every test (Rust unit, property and end-to-end; Python client end-to-end)
+
+test-rust: ## Rust tests (nextest); PostgreSQL variants run when CRM_TEST_POSTGRES_URL is set
+	$(CARGO) build -p crm-server --bin crmd
+	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
+
+test-python: python-client ## The generated Python client against a real crmd
+	$(CARGO) build -p crm-server --bin crmd
+	CRMD=$(CURDIR)/target/debug/crmd $(PY) -m pytest -q clients/python/tests
+
+python-client: $(VENV)/.installed ## Generate the Python client from proto/ into clients/python/gen
+	rm -rf clients/python/gen && mkdir -p clients/python/gen
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto \
+		--python_out=clients/python/gen --grpc_python_out=clients/python/gen \
+		--mypy_out=clients/python/gen --mypy_grpc_out=clients/python/gen \
+		$$(cd proto && find . -name '*.proto' | sed 's|^\./||')
+
+$(VENV)/.installed: clients/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r clients/python/requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+buf: node_modules/.installed
+
+lint: buf ## cargo fmt --check, clippy -D warnings, buf lint
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	npx --no-install buf lint
+
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
+
+clean: ## Remove build output, the virtual environment and generated clients
+	$(CARGO) clean
+	rm -rf $(VENV) clients/python/gen node_modules
