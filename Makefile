@@ -10,7 +10,7 @@ PY    := $(VENV)/bin/python
 CRM_TEST_POSTGRES_URL ?=
 export CRM_TEST_POSTGRES_URL
 
-.PHONY: help run build test test-rust test-python lint fmt python-client buf clean
+.PHONY: help run build test test-rust test-python bench lint fmt python-client buf clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 buf: node_modules/.installed
+
+bench: ## GetCustomer latency over loopback (SQLite, and PostgreSQL when CRM_TEST_POSTGRES_URL is set)
+	$(CARGO) bench -p crm-tests --bench get_latency
 
 lint: buf ## cargo fmt --check, clippy -D warnings, buf lint
 	$(CARGO) fmt --all -- --check

@@ -99,9 +99,10 @@ impl Version {
         Self(self.0.saturating_add(1))
     }
 
-    /// The etag callers see for this version. Opaque to callers; quoted as in HTTP.
+    /// The etag callers see for this version: opaque to callers (today the version number, so
+    /// that it is easy to pass around in shells and JSON).
     pub fn etag(self) -> String {
-        format!("\"{}\"", self.0)
+        self.0.to_string()
     }
 
     /// Whether `etag` (as sent by a caller) names this version.
