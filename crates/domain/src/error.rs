@@ -31,7 +31,10 @@ impl Violations {
 
     /// Records that `field` is invalid for `description`.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
     }
 
     /// Returns the parsed value, or records the violation under `field` and returns `None`.
@@ -52,7 +55,11 @@ impl Violations {
         raw: &str,
         parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
     ) -> Option<T> {
-        if raw.trim().is_empty() { None } else { self.check(field, parse(raw)) }
+        if raw.trim().is_empty() {
+            None
+        } else {
+            self.check(field, parse(raw))
+        }
     }
 
     /// Whether no violation has been recorded.
@@ -73,9 +80,8 @@ impl Violations {
         if !self.is_empty() {
             return Err(CustomerError::Invalid(self));
         }
-        build().ok_or_else(|| {
-            CustomerError::Unexpected("a value was missing although no violation was recorded".into())
-        })
+        build()
+            .ok_or_else(|| CustomerError::Unexpected("a value was missing although no violation was recorded".into()))
     }
 }
 

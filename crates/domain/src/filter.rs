@@ -362,9 +362,7 @@ impl FilterField {
             FilterField::ContactDecisionRole => FieldKind::Enum(&DECISION_ROLE),
             FilterField::EmployeeCount => FieldKind::Int,
             FilterField::KeyAccount | FilterField::Churned => FieldKind::Bool,
-            FilterField::CreateTime | FilterField::UpdateTime | FilterField::DeleteTime => {
-                FieldKind::Timestamp
-            }
+            FilterField::CreateTime | FilterField::UpdateTime | FilterField::DeleteTime => FieldKind::Timestamp,
             FilterField::Tags => FieldKind::RepeatedString,
             FilterField::Needs => FieldKind::RepeatedEnum(&CUSTOMER_NEED),
         }
@@ -659,9 +657,7 @@ impl<'a> Parser<'a> {
         if self.depth >= MAX_DEPTH {
             return Err(FilterError::new(
                 open,
-                format!(
-                    "parentheses are nested too deeply; at most {MAX_DEPTH} levels are allowed"
-                ),
+                format!("parentheses are nested too deeply; at most {MAX_DEPTH} levels are allowed"),
             ));
         }
         self.bump();
@@ -715,10 +711,7 @@ impl<'a> Parser<'a> {
                 ));
             }
             Some(c) if is_comparator_char(c) => {
-                return Err(FilterError::new(
-                    start,
-                    format!("expected a field name before `{c}`"),
-                ));
+                return Err(FilterError::new(start, format!("expected a field name before `{c}`")));
             }
             Some(_) => {}
         }
@@ -727,9 +720,7 @@ impl<'a> Parser<'a> {
         if matches!(word, "AND" | "OR" | "NOT") {
             return Err(FilterError::new(
                 start,
-                format!(
-                    "expected a restriction such as display_name = \"Acme\", found the keyword {word}"
-                ),
+                format!("expected a restriction such as display_name = \"Acme\", found the keyword {word}"),
             ));
         }
         if ["and", "or", "not"]
@@ -815,9 +806,7 @@ impl<'a> Parser<'a> {
             }
             Some(c @ ('(' | ')')) => Err(FilterError::new(
                 start,
-                format!(
-                    "expected a value after `{symbol}`, found `{c}`; quote values that contain parentheses"
-                ),
+                format!("expected a value after `{symbol}`, found `{c}`; quote values that contain parentheses"),
             )),
             Some(c) if is_comparator_char(c) => Err(FilterError::new(
                 start,
@@ -888,9 +877,7 @@ impl<'a> Parser<'a> {
                 other => {
                     return Err(FilterError::new(
                         here,
-                        format!(
-                            "unknown escape `\\{other}`; the escapes are \\\", \\', \\\\, \\n, \\t, \\r and \\*"
-                        ),
+                        format!("unknown escape `\\{other}`; the escapes are \\\", \\', \\\\, \\n, \\t, \\r and \\*"),
                     ));
                 }
             });
@@ -904,11 +891,7 @@ impl<'a> Parser<'a> {
 }
 
 /// Checks that `field` supports `comparator`, before its value is read.
-fn check_comparator(
-    field: FilterField,
-    comparator: Comparator,
-    position: usize,
-) -> Result<(), FilterError> {
+fn check_comparator(field: FilterField, comparator: Comparator, position: usize) -> Result<(), FilterError> {
     let kind = field.kind();
     let path = field.path();
     let supported = match (kind, comparator) {
@@ -952,11 +935,7 @@ fn check_comparator(
 
 /// Builds the restriction, converting `raw` to the type of `field`. The comparator has been
 /// checked by [`check_comparator`].
-fn restriction(
-    field: FilterField,
-    comparator: Comparator,
-    raw: RawValue,
-) -> Result<Filter, FilterError> {
+fn restriction(field: FilterField, comparator: Comparator, raw: RawValue) -> Result<Filter, FilterError> {
     let path = field.path();
     let compare = |op: CompareOp, value: FilterValue| Filter::Compare { field, op, value };
     // `:` reaches only the repeated-field arms, which do not use `op`.
@@ -985,10 +964,7 @@ fn restriction(
                 value: FilterValue::String(raw.text),
             })
         }
-        FieldKind::Enum(spec) => Ok(compare(
-            op,
-            FilterValue::Enum(enum_value(spec, field, &raw)?),
-        )),
+        FieldKind::Enum(spec) => Ok(compare(op, FilterValue::Enum(enum_value(spec, field, &raw)?))),
         FieldKind::RepeatedEnum(spec) => Ok(Filter::Has {
             field,
             value: FilterValue::Enum(enum_value(spec, field, &raw)?),
@@ -1016,17 +992,11 @@ fn restriction(
             "false" => Ok(compare(op, FilterValue::Bool(false))),
             _ => Err(FilterError::new(
                 raw.position,
-                format!(
-                    "`{}` is not a boolean; {path} takes true or false",
-                    excerpt(&raw.text)
-                ),
+                format!("`{}` is not a boolean; {path} takes true or false", excerpt(&raw.text)),
             )),
         },
         FieldKind::Timestamp => match DateTime::parse_from_rfc3339(&raw.text) {
-            Ok(time) => Ok(compare(
-                op,
-                FilterValue::Timestamp(time.with_timezone(&Utc)),
-            )),
+            Ok(time) => Ok(compare(op, FilterValue::Timestamp(time.with_timezone(&Utc)))),
             Err(error) => Err(FilterError::new(
                 raw.position,
                 format!(
@@ -1051,11 +1021,7 @@ fn wildcard_error(raw: &RawValue, comparator: Comparator) -> FilterError {
 }
 
 /// The canonical name of the enum value `raw`, written bare or with the proto prefix.
-fn enum_value(
-    spec: &'static EnumSpec,
-    field: FilterField,
-    raw: &RawValue,
-) -> Result<&'static str, FilterError> {
+fn enum_value(spec: &'static EnumSpec, field: FilterField, raw: &RawValue) -> Result<&'static str, FilterError> {
     let name = raw.text.strip_prefix(spec.prefix).unwrap_or(&raw.text);
     spec.names
         .iter()
@@ -1249,11 +1215,7 @@ mod tests {
 
     #[test]
     fn enum_fields_accept_bare_quoted_and_prefixed_names() {
-        let organization = cmp(
-            FilterField::Kind,
-            CompareOp::Eq,
-            FilterValue::Enum("ORGANIZATION"),
-        );
+        let organization = cmp(FilterField::Kind, CompareOp::Eq, FilterValue::Enum("ORGANIZATION"));
         assert_eq!(parse("kind = ORGANIZATION"), organization);
         assert_eq!(parse("kind = \"ORGANIZATION\""), organization);
         assert_eq!(parse("kind = CUSTOMER_KIND_ORGANIZATION"), organization);
@@ -1288,19 +1250,11 @@ mod tests {
     fn boolean_fields_accept_true_and_false() {
         assert_eq!(
             parse("key_account = true"),
-            cmp(
-                FilterField::KeyAccount,
-                CompareOp::Eq,
-                FilterValue::Bool(true)
-            )
+            cmp(FilterField::KeyAccount, CompareOp::Eq, FilterValue::Bool(true))
         );
         assert_eq!(
             parse("churned != \"false\""),
-            cmp(
-                FilterField::Churned,
-                CompareOp::Ne,
-                FilterValue::Bool(false)
-            )
+            cmp(FilterField::Churned, CompareOp::Ne, FilterValue::Bool(false))
         );
     }
 
@@ -1309,27 +1263,15 @@ mod tests {
         let new_year = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         assert_eq!(
             parse("create_time >= 2026-01-01T00:00:00Z"),
-            cmp(
-                FilterField::CreateTime,
-                CompareOp::Ge,
-                FilterValue::Timestamp(new_year)
-            )
+            cmp(FilterField::CreateTime, CompareOp::Ge, FilterValue::Timestamp(new_year))
         );
         assert_eq!(
             parse("update_time < \"2026-01-01T01:00:00+01:00\""),
-            cmp(
-                FilterField::UpdateTime,
-                CompareOp::Lt,
-                FilterValue::Timestamp(new_year)
-            )
+            cmp(FilterField::UpdateTime, CompareOp::Lt, FilterValue::Timestamp(new_year))
         );
         assert_eq!(
             parse("(delete_time != 2026-01-01T00:00:00.000Z)"),
-            cmp(
-                FilterField::DeleteTime,
-                CompareOp::Ne,
-                FilterValue::Timestamp(new_year)
-            )
+            cmp(FilterField::DeleteTime, CompareOp::Ne, FilterValue::Timestamp(new_year))
         );
     }
 
@@ -1382,18 +1324,12 @@ mod tests {
             parse("display_name = a AND display_name = b AND display_name = c"),
             expected
         );
-        assert_eq!(
-            parse("display_name = a display_name = b display_name = c"),
-            expected
-        );
+        assert_eq!(parse("display_name = a display_name = b display_name = c"), expected);
         assert_eq!(
             parse("display_name = a AND display_name = b display_name = c"),
             expected
         );
-        assert_eq!(
-            parse("display_name=a\tdisplay_name=b\ndisplay_name=c"),
-            expected
-        );
+        assert_eq!(parse("display_name=a\tdisplay_name=b\ndisplay_name=c"), expected);
     }
 
     #[test]
@@ -1406,24 +1342,15 @@ mod tests {
 
     #[test]
     fn or_binds_tighter_than_and() {
-        let expected = Filter::And(vec![
-            name_is("a"),
-            Filter::Or(vec![name_is("b"), name_is("c")]),
-        ]);
+        let expected = Filter::And(vec![name_is("a"), Filter::Or(vec![name_is("b"), name_is("c")])]);
         assert_eq!(
             parse("display_name = a AND display_name = b OR display_name = c"),
             expected
         );
-        assert_eq!(
-            parse("display_name = a display_name = b OR display_name = c"),
-            expected
-        );
+        assert_eq!(parse("display_name = a display_name = b OR display_name = c"), expected);
         assert_eq!(
             parse("display_name = a OR display_name = b AND display_name = c"),
-            Filter::And(vec![
-                Filter::Or(vec![name_is("a"), name_is("b")]),
-                name_is("c"),
-            ])
+            Filter::And(vec![Filter::Or(vec![name_is("a"), name_is("b")]), name_is("c"),])
         );
     }
 
@@ -1431,10 +1358,7 @@ mod tests {
     fn or_binds_tighter_than_juxtaposition() {
         assert_eq!(
             parse("display_name = a OR display_name = b display_name = c"),
-            Filter::And(vec![
-                Filter::Or(vec![name_is("a"), name_is("b")]),
-                name_is("c"),
-            ])
+            Filter::And(vec![Filter::Or(vec![name_is("a"), name_is("b")]), name_is("c"),])
         );
     }
 
@@ -1442,17 +1366,11 @@ mod tests {
     fn parentheses_override_precedence_and_are_kept_as_groups() {
         assert_eq!(
             parse("(display_name = a AND display_name = b) OR display_name = c"),
-            Filter::Or(vec![
-                Filter::And(vec![name_is("a"), name_is("b")]),
-                name_is("c"),
-            ])
+            Filter::Or(vec![Filter::And(vec![name_is("a"), name_is("b")]), name_is("c"),])
         );
         assert_eq!(
             parse("(display_name = a AND display_name = b) AND display_name = c"),
-            Filter::And(vec![
-                Filter::And(vec![name_is("a"), name_is("b")]),
-                name_is("c"),
-            ])
+            Filter::And(vec![Filter::And(vec![name_is("a"), name_is("b")]), name_is("c"),])
         );
         assert_eq!(parse("((( display_name = a )))"), name_is("a"));
         assert_eq!(
@@ -1470,11 +1388,7 @@ mod tests {
         assert_eq!(
             filter,
             Filter::And(vec![
-                cmp(
-                    FilterField::Kind,
-                    CompareOp::Eq,
-                    FilterValue::Enum("ORGANIZATION")
-                ),
+                cmp(FilterField::Kind, CompareOp::Eq, FilterValue::Enum("ORGANIZATION")),
                 Filter::Or(vec![
                     cmp(
                         FilterField::ContactJobRank,
@@ -1488,11 +1402,7 @@ mod tests {
                     ),
                 ]),
                 count(CompareOp::Ge, 100),
-                not(cmp(
-                    FilterField::Churned,
-                    CompareOp::Eq,
-                    FilterValue::Bool(true)
-                )),
+                not(cmp(FilterField::Churned, CompareOp::Eq, FilterValue::Bool(true))),
                 Filter::Has {
                     field: FilterField::Tags,
                     value: FilterValue::String("vip".to_owned())
@@ -1504,9 +1414,7 @@ mod tests {
 
     #[test]
     fn fields_lists_each_referenced_field_once_in_order_of_appearance() {
-        let filter = parse(
-            "contact.email = a (NOT kind = INDIVIDUAL OR contact.email = b) tags:x employee_count > 1",
-        );
+        let filter = parse("contact.email = a (NOT kind = INDIVIDUAL OR contact.email = b) tags:x employee_count > 1");
         assert_eq!(
             filter.fields(),
             vec![
@@ -1536,15 +1444,9 @@ mod tests {
         let long = "x".repeat(1000);
         let error = parse_error(&format!("employee_count = {long}"));
         assert!(error.message.len() < 200, "{error}");
-        assert!(
-            error.message.contains(&format!("`{}…`", "x".repeat(40))),
-            "{error}"
-        );
+        assert!(error.message.contains(&format!("`{}…`", "x".repeat(40))), "{error}");
         let error = parse_error(&format!("{long}é = 1"));
-        assert!(
-            error.message.contains(&format!("`{}…`", "x".repeat(40))),
-            "{error}"
-        );
+        assert!(error.message.contains(&format!("`{}…`", "x".repeat(40))), "{error}");
         assert_eq!(excerpt("ééé"), "ééé");
     }
 
@@ -1572,11 +1474,7 @@ mod tests {
         for field in FilterField::ALL {
             assert!(error.message.contains(field.path()), "{error}");
         }
-        assert_rejected(
-            "contact.nickname = x",
-            0,
-            "unknown field `contact.nickname`",
-        );
+        assert_rejected("contact.nickname = x", 0, "unknown field `contact.nickname`");
         assert_rejected("名前 = x", 0, "unknown field `名前`");
     }
 
@@ -1602,21 +1500,13 @@ mod tests {
 
     #[test]
     fn unbalanced_or_empty_parentheses_are_rejected() {
-        assert_rejected(
-            "(display_name = a",
-            17,
-            "missing `)` to close the `(` at position 0",
-        );
+        assert_rejected("(display_name = a", 17, "missing `)` to close the `(` at position 0");
         assert_rejected("display_name = a)", 16, "unmatched `)`");
         assert_rejected("()", 0, "empty parentheses");
         assert_rejected("display_name = a ( )", 17, "empty parentheses");
         assert_rejected(")", 0, "unmatched `)`");
         assert_rejected("(churned = true AND)", 19, "found `)`");
-        assert_rejected(
-            "display_name = a(b)",
-            16,
-            "quote values that contain parentheses",
-        );
+        assert_rejected("display_name = a(b)", 16, "quote values that contain parentheses");
         assert_rejected("display_name = (", 15, "found `(`");
     }
 
@@ -1660,11 +1550,7 @@ mod tests {
         assert_rejected("employee_count = 99999999999999999999", 17, "out of range");
         assert_rejected("key_account = maybe", 14, "takes true or false");
         assert_rejected("churned = TRUE", 10, "takes true or false");
-        assert_rejected(
-            "create_time > 2026-13-01T00:00:00Z",
-            14,
-            "not an RFC 3339 timestamp",
-        );
+        assert_rejected("create_time > 2026-13-01T00:00:00Z", 14, "not an RFC 3339 timestamp");
         assert_rejected("create_time > yesterday", 14, "2026-01-01T00:00:00Z");
         assert_rejected("update_time < 2026-01-01", 14, "RFC 3339");
     }
@@ -1675,11 +1561,7 @@ mod tests {
         assert_rejected("kind = CUSTOMER_KIND_UNSPECIFIED", 7, "CUSTOMER_KIND_");
         assert_rejected("kind = organization", 7, "allowed values are");
         assert_rejected("contact.job_rank = CEO", 19, "EXECUTIVE, MIDDLE, FRONTLINE");
-        assert_rejected(
-            "contact.decision_role = BOSS",
-            24,
-            "DECISION_MAKER, INFLUENCER, USER",
-        );
+        assert_rejected("contact.decision_role = BOSS", 24, "DECISION_MAKER, INFLUENCER, USER");
         assert_rejected(
             "needs:CHEAP",
             6,
@@ -1712,8 +1594,7 @@ mod tests {
 
     #[test]
     fn nesting_up_to_the_depth_limit_is_accepted_and_deeper_is_rejected() {
-        let nested =
-            |depth: usize| format!("{}churned = true{}", "(".repeat(depth), ")".repeat(depth));
+        let nested = |depth: usize| format!("{}churned = true{}", "(".repeat(depth), ")".repeat(depth));
         assert_eq!(
             parse(&nested(MAX_DEPTH)),
             cmp(FilterField::Churned, CompareOp::Eq, FilterValue::Bool(true))
@@ -1731,11 +1612,7 @@ mod tests {
             parse(&many(MAX_RESTRICTIONS)),
             Filter::And(items) if items.len() == MAX_RESTRICTIONS
         ));
-        assert_rejected(
-            &many(MAX_RESTRICTIONS + 1),
-            13 * MAX_RESTRICTIONS,
-            "at most 100",
-        );
+        assert_rejected(&many(MAX_RESTRICTIONS + 1), 13 * MAX_RESTRICTIONS, "at most 100");
     }
 
     #[test]
@@ -1847,13 +1724,11 @@ mod tests {
     }
 
     fn style() -> impl Strategy<Value = Style> {
-        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-            |(juxtapose, minus, single_quotes)| Style {
-                juxtapose,
-                minus,
-                single_quotes,
-            },
-        )
+        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(juxtapose, minus, single_quotes)| Style {
+            juxtapose,
+            minus,
+            single_quotes,
+        })
     }
 
     fn short_text() -> impl Strategy<Value = String> {
@@ -1880,19 +1755,14 @@ mod tests {
             .prop_map(|(field, op_index, name_index, text, number, flag, time)| {
                 use CompareOp::*;
                 let (ops, value): (&[CompareOp], FilterValue) = match field.kind() {
-                    FieldKind::String => (
-                        &[Eq, Ne, Lt, Le, Gt, Ge, StartsWith],
-                        FilterValue::String(text.clone()),
-                    ),
+                    FieldKind::String => (&[Eq, Ne, Lt, Le, Gt, Ge, StartsWith], FilterValue::String(text.clone())),
                     FieldKind::Enum(spec) => (
                         &[Eq, Ne],
                         FilterValue::Enum(spec.names[name_index.index(spec.names.len())]),
                     ),
                     FieldKind::Int => (&[Eq, Ne, Lt, Le, Gt, Ge], FilterValue::Int(number)),
                     FieldKind::Bool => (&[Eq, Ne], FilterValue::Bool(flag)),
-                    FieldKind::Timestamp => {
-                        (&[Eq, Ne, Lt, Le, Gt, Ge], FilterValue::Timestamp(time))
-                    }
+                    FieldKind::Timestamp => (&[Eq, Ne, Lt, Le, Gt, Ge], FilterValue::Timestamp(time)),
                     FieldKind::RepeatedString => {
                         return Filter::Has {
                             field,
@@ -1902,9 +1772,7 @@ mod tests {
                     FieldKind::RepeatedEnum(spec) => {
                         return Filter::Has {
                             field,
-                            value: FilterValue::Enum(
-                                spec.names[name_index.index(spec.names.len())],
-                            ),
+                            value: FilterValue::Enum(spec.names[name_index.index(spec.names.len())]),
                         };
                     }
                 };
@@ -1982,28 +1850,17 @@ mod tests {
             " ",
         ];
         prop::collection::vec(
-            (
-                prop::sample::select(tokens),
-                prop::sample::select(vec!["", " ", "  "]),
-            ),
+            (prop::sample::select(tokens), prop::sample::select(vec!["", " ", "  "])),
             0..40,
         )
-        .prop_map(|parts| {
-            parts
-                .into_iter()
-                .flat_map(|(token, gap)| [token, gap])
-                .collect()
-        })
+        .prop_map(|parts| parts.into_iter().flat_map(|(token, gap)| [token, gap]).collect())
     }
 
     /// Any error's position lies within the input (or at the length limit) and the message
     /// is not empty.
     fn check_error_is_sensible(input: &str, result: &Result<Option<Filter>, FilterError>) {
         if let Err(error) = result {
-            assert!(
-                error.position <= input.len().max(MAX_INPUT_BYTES),
-                "{input:?}: {error}"
-            );
+            assert!(error.position <= input.len().max(MAX_INPUT_BYTES), "{input:?}: {error}");
             assert!(!error.message.is_empty());
         }
     }

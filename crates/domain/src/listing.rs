@@ -27,7 +27,12 @@ pub enum SortField {
 
 impl SortField {
     /// Every field that can be ordered by.
-    pub const ALL: [Self; 4] = [Self::DisplayName, Self::CreateTime, Self::UpdateTime, Self::EmployeeCount];
+    pub const ALL: [Self; 4] = [
+        Self::DisplayName,
+        Self::CreateTime,
+        Self::UpdateTime,
+        Self::EmployeeCount,
+    ];
 
     /// The field's name in `order_by`.
     pub fn path(self) -> &'static str {
@@ -45,9 +50,12 @@ impl SortField {
             Self::DisplayName => SortKey::Text(customer.profile.display_name.as_str().to_owned()),
             Self::CreateTime => SortKey::Time(customer.create_time),
             Self::UpdateTime => SortKey::Time(customer.update_time),
-            Self::EmployeeCount => {
-                SortKey::Int(customer.profile.employee_count.map_or(UNKNOWN_EMPLOYEE_COUNT, |c| i64::from(c.get())))
-            }
+            Self::EmployeeCount => SortKey::Int(
+                customer
+                    .profile
+                    .employee_count
+                    .map_or(UNKNOWN_EMPLOYEE_COUNT, |c| i64::from(c.get())),
+            ),
         }
     }
 }
@@ -71,7 +79,10 @@ pub struct OrderBy(Vec<SortTerm>);
 
 impl Default for OrderBy {
     fn default() -> Self {
-        Self(vec![SortTerm { field: SortField::CreateTime, descending: false }])
+        Self(vec![SortTerm {
+            field: SortField::CreateTime,
+            descending: false,
+        }])
     }
 }
 
@@ -101,7 +112,9 @@ impl OrderBy {
                 None | Some("asc") => false,
                 Some("desc") => true,
                 Some(other) => {
-                    return Err(InvalidValue(format!("expects `asc` or `desc` after {name}, got {other:?}")));
+                    return Err(InvalidValue(format!(
+                        "expects `asc` or `desc` after {name}, got {other:?}"
+                    )));
                 }
             };
             if let Some(extra) = words.next() {
@@ -129,14 +142,23 @@ impl OrderBy {
     pub fn canonical(&self) -> String {
         self.0
             .iter()
-            .map(|t| if t.descending { format!("{} desc", t.field.path()) } else { t.field.path().to_owned() })
+            .map(|t| {
+                if t.descending {
+                    format!("{} desc", t.field.path())
+                } else {
+                    t.field.path().to_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
 
     /// The cursor just after `customer` in this ordering.
     pub fn cursor_after(&self, customer: &Customer) -> Cursor {
-        Cursor { keys: self.0.iter().map(|t| t.field.key_of(customer)).collect(), id: customer.id.clone() }
+        Cursor {
+            keys: self.0.iter().map(|t| t.field.key_of(customer)).collect(),
+            id: customer.id.clone(),
+        }
     }
 }
 
@@ -241,7 +263,10 @@ mod tests {
 
     #[test]
     fn order_by_defaults_to_create_time() {
-        assert_eq!(OrderBy::parse("  ").map(|o| o.canonical()), Ok("create_time".to_owned()));
+        assert_eq!(
+            OrderBy::parse("  ").map(|o| o.canonical()),
+            Ok("create_time".to_owned())
+        );
     }
 
     #[test]

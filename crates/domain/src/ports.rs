@@ -44,11 +44,8 @@ pub trait CustomerRepository: Send + Sync + 'static {
     /// # Errors
     /// [`CustomerError::EtagMismatch`] when the stored version is not `expected` (someone else
     /// wrote in between); [`CustomerError::NotFound`] when there is no such customer.
-    fn replace(
-        &self,
-        customer: &Customer,
-        expected: Version,
-    ) -> impl Future<Output = Result<(), CustomerError>> + Send;
+    fn replace(&self, customer: &Customer, expected: Version)
+    -> impl Future<Output = Result<(), CustomerError>> + Send;
 
     /// Up to `limit` customers matching `query`, in its order, starting after its cursor.
     fn list(&self, query: &ListQuery, limit: u32) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;

@@ -13,8 +13,8 @@ use crm_domain::{
     ports::CustomerRepository,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait, sea_query::Order,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    sea_query::Order,
 };
 
 use crate::{
@@ -49,7 +49,9 @@ async fn write_tags<C: ConnectionTrait>(conn: &C, customer: &Customer) -> Result
         customer_id: sea_orm::ActiveValue::Set(customer.id.as_str().to_owned()),
         tag: sea_orm::ActiveValue::Set(tag.as_str().to_owned()),
     });
-    customer_tag::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    customer_tag::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
@@ -97,7 +99,11 @@ impl CustomerRepository for SqlCustomerRepository {
 
     async fn find(&self, id: &CustomerId) -> Result<Option<Customer>, CustomerError> {
         let conn = self.db.connection();
-        let Some(row) = customer::Entity::find_by_id(id.as_str()).one(conn).await.map_err(unexpected)? else {
+        let Some(row) = customer::Entity::find_by_id(id.as_str())
+            .one(conn)
+            .await
+            .map_err(unexpected)?
+        else {
             return Ok(None);
         };
         Ok(with_tags(conn, vec![row]).await?.pop())
@@ -169,7 +175,11 @@ impl CustomerRepository for SqlCustomerRepository {
             .await
             .map_err(unexpected)?
             .is_some();
-        if exists { Err(CustomerError::EtagMismatch(customer.id.clone())) } else { Err(CustomerError::NotFound(customer.id.clone())) }
+        if exists {
+            Err(CustomerError::EtagMismatch(customer.id.clone()))
+        } else {
+            Err(CustomerError::NotFound(customer.id.clone()))
+        }
     }
 
     async fn list(&self, query: &ListQuery, limit: u32) -> Result<Vec<Customer>, CustomerError> {
@@ -185,11 +195,18 @@ impl CustomerRepository for SqlCustomerRepository {
             select = select.filter(after_cursor(&query.order, cursor));
         }
         for term in query.order.terms() {
-            select = select.order_by(sort_expr(term.field), if term.descending { Order::Desc } else { Order::Asc });
+            select = select.order_by(
+                sort_expr(term.field),
+                if term.descending { Order::Desc } else { Order::Asc },
+            );
         }
         select = select.order_by(
             customer::Column::Id,
-            if query.order.id_descending() { Order::Desc } else { Order::Asc },
+            if query.order.id_descending() {
+                Order::Desc
+            } else {
+                Order::Asc
+            },
         );
         let rows = select.limit(u64::from(limit)).all(conn).await.map_err(unexpected)?;
         with_tags(conn, rows).await

@@ -89,8 +89,15 @@ impl Database {
             });
         let connection = sea_orm::Database::connect(options)
             .await
-            .map_err(|source| ConnectError::Connect { url: display_url.clone(), source })?;
-        Ok(Self { connection, backend, display_url })
+            .map_err(|source| ConnectError::Connect {
+                url: display_url.clone(),
+                source,
+            })?;
+        Ok(Self {
+            connection,
+            backend,
+            display_url,
+        })
     }
 
     /// Applies every pending migration.
@@ -100,7 +107,10 @@ impl Database {
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         Migrator::up(&self.connection, None)
             .await
-            .map_err(|source| ConnectError::Migrate { url: self.display_url.clone(), source })
+            .map_err(|source| ConnectError::Migrate {
+                url: self.display_url.clone(),
+                source,
+            })
     }
 
     /// Rolls back every migration (used by tests that check each `down`).
@@ -110,7 +120,10 @@ impl Database {
     pub async fn migrate_down_all(&self) -> Result<(), ConnectError> {
         Migrator::down(&self.connection, None)
             .await
-            .map_err(|source| ConnectError::Migrate { url: self.display_url.clone(), source })
+            .map_err(|source| ConnectError::Migrate {
+                url: self.display_url.clone(),
+                source,
+            })
     }
 
     /// Whether the database answers a trivial query.

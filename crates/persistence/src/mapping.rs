@@ -5,9 +5,9 @@ use crm_domain::{
     customer::{
         Contact, Customer, CustomerProfile, Version,
         values::{
-            City, CountryCode, CustomerId, CustomerKind, DecisionRole, Department, DisplayName, Email,
-            EmployeeCount, Industry, InvalidValue, JobRank, JobTitle, Needs, PersonName, Phone, PrincipalName,
-            Region, Subdivision, Tags,
+            City, CountryCode, CustomerId, CustomerKind, DecisionRole, Department, DisplayName, Email, EmployeeCount,
+            Industry, InvalidValue, JobRank, JobTitle, Needs, PersonName, Phone, PrincipalName, Region, Subdivision,
+            Tags,
         },
     },
     error::CustomerError,
@@ -33,8 +33,14 @@ fn parse_opt<T>(
     raw.map(|raw| parse(id, column, parse_fn(raw))).transpose()
 }
 
-fn named<T>(id: &str, column: &str, raw: Option<&str>, from_name: fn(&str) -> Option<T>) -> Result<Option<T>, CustomerError> {
-    raw.map(|raw| from_name(raw).ok_or_else(|| corrupt(id, column, format!("unknown name {raw:?}")))).transpose()
+fn named<T>(
+    id: &str,
+    column: &str,
+    raw: Option<&str>,
+    from_name: fn(&str) -> Option<T>,
+) -> Result<Option<T>, CustomerError> {
+    raw.map(|raw| from_name(raw).ok_or_else(|| corrupt(id, column, format!("unknown name {raw:?}"))))
+        .transpose()
 }
 
 /// Builds the domain customer from its row and its tags.
@@ -44,7 +50,12 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
         None => None,
         Some(code) => Some(Region {
             country_code: parse(id, "region_country_code", CountryCode::parse(code))?,
-            subdivision: parse_opt(id, "region_subdivision", row.region_subdivision.as_deref(), Subdivision::parse)?,
+            subdivision: parse_opt(
+                id,
+                "region_subdivision",
+                row.region_subdivision.as_deref(),
+                Subdivision::parse,
+            )?,
             city: parse_opt(id, "region_city", row.region_city.as_deref(), City::parse)?,
         }),
     };
@@ -55,9 +66,24 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
         display_name: parse(id, "display_name", DisplayName::parse(&row.display_name))?,
         kind: CustomerKind::from_name(&row.kind).ok_or_else(|| corrupt(id, "kind", &row.kind))?,
         contact: Contact {
-            full_name: parse_opt(id, "contact_full_name", row.contact_full_name.as_deref(), PersonName::parse)?,
-            job_title: parse_opt(id, "contact_job_title", row.contact_job_title.as_deref(), JobTitle::parse)?,
-            job_rank: named(id, "contact_job_rank", row.contact_job_rank.as_deref(), JobRank::from_name)?,
+            full_name: parse_opt(
+                id,
+                "contact_full_name",
+                row.contact_full_name.as_deref(),
+                PersonName::parse,
+            )?,
+            job_title: parse_opt(
+                id,
+                "contact_job_title",
+                row.contact_job_title.as_deref(),
+                JobTitle::parse,
+            )?,
+            job_rank: named(
+                id,
+                "contact_job_rank",
+                row.contact_job_rank.as_deref(),
+                JobRank::from_name,
+            )?,
             decision_role: named(
                 id,
                 "contact_decision_role",
@@ -68,7 +94,10 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
             phone: parse_opt(id, "contact_phone", row.contact_phone.as_deref(), Phone::parse)?,
         },
         industry: parse_opt(id, "industry", row.industry.as_deref(), Industry::parse)?,
-        employee_count: row.employee_count.map(|n| parse(id, "employee_count", EmployeeCount::new(n))).transpose()?,
+        employee_count: row
+            .employee_count
+            .map(|n| parse(id, "employee_count", EmployeeCount::new(n)))
+            .transpose()?,
         region,
         needs,
         key_account: row.key_account,
@@ -105,8 +134,16 @@ pub(crate) fn row_from_customer(customer: &Customer, request_id: Option<String>)
         industry: Set(p.industry.map(|i| i.code().to_owned())),
         employee_count: Set(p.employee_count.map(|c| i64::from(c.get()))),
         region_country_code: Set(p.region.as_ref().map(|r| r.country_code.as_str().to_owned())),
-        region_subdivision: Set(p.region.as_ref().and_then(|r| r.subdivision.as_ref()).map(|s| s.as_str().to_owned())),
-        region_city: Set(p.region.as_ref().and_then(|r| r.city.as_ref()).map(|c| c.as_str().to_owned())),
+        region_subdivision: Set(p
+            .region
+            .as_ref()
+            .and_then(|r| r.subdivision.as_ref())
+            .map(|s| s.as_str().to_owned())),
+        region_city: Set(p
+            .region
+            .as_ref()
+            .and_then(|r| r.city.as_ref())
+            .map(|c| c.as_str().to_owned())),
         needs: Set(i16::from(p.needs.bits())),
         key_account: Set(p.key_account),
         churned: Set(p.churned),

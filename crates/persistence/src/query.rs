@@ -12,7 +12,7 @@ use crm_domain::{
 };
 use sea_orm::{
     Value,
-    sea_query::{Condition, Expr, ExprTrait, Func, Query, SimpleExpr},
+    sea_query::{Condition, Expr, ExprTrait, Func, Query},
 };
 
 use crate::entity::{customer, customer_tag};
@@ -21,8 +21,8 @@ use crate::entity::{customer, customer_tag};
 /// the expression index of the migration so that the index is used.
 const EMPLOYEE_COUNT_KEY: &str = "COALESCE(customers.employee_count, -1)";
 
-fn col(column: customer::Column) -> SimpleExpr {
-    Expr::col((customer::Entity, column)).into()
+fn col(column: customer::Column) -> Expr {
+    Expr::col((customer::Entity, column))
 }
 
 fn column_of(field: FilterField) -> Option<customer::Column> {
@@ -85,17 +85,21 @@ fn compare(field: FilterField, op: CompareOp, value: &FilterValue) -> Condition 
         return match op {
             CompareOp::Eq => Condition::all().add(c.is_null()),
             CompareOp::Ne => Condition::all().add(c.is_not_null()),
-            _ => Condition::all().add(c.clone().is_not_null()).add(compare_present(c, op, Value::from(""))),
+            _ => Condition::all()
+                .add(c.clone().is_not_null())
+                .add(compare_present(c, op, Value::from(""))),
         };
     }
     let v = value_of(field, value);
     match op {
         CompareOp::Ne => Condition::any().add(c.clone().is_null()).add(c.ne(v)),
-        _ => Condition::all().add(c.clone().is_not_null()).add(compare_present(c, op, v)),
+        _ => Condition::all()
+            .add(c.clone().is_not_null())
+            .add(compare_present(c, op, v)),
     }
 }
 
-fn compare_present(c: SimpleExpr, op: CompareOp, v: Value) -> SimpleExpr {
+fn compare_present(c: Expr, op: CompareOp, v: Value) -> Expr {
     match op {
         CompareOp::Eq => c.eq(v),
         CompareOp::Ne => c.ne(v),
@@ -110,7 +114,7 @@ fn compare_present(c: SimpleExpr, op: CompareOp, v: Value) -> SimpleExpr {
                 Value::String(Some(s)) => i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
                 _ => 0,
             };
-            SimpleExpr::from(Func::cust("substr").args([c, Expr::val(1).into(), Expr::val(length).into()])).eq(v)
+            Expr::from(Func::cust("substr").args([c, Expr::val(1), Expr::val(length)])).eq(v)
         }
     }
 }
@@ -138,7 +142,7 @@ fn has(field: FilterField, value: &FilterValue) -> Condition {
 }
 
 /// The SQL expression a sort field orders by.
-pub(crate) fn sort_expr(field: SortField) -> SimpleExpr {
+pub(crate) fn sort_expr(field: SortField) -> Expr {
     match field {
         SortField::DisplayName => col(customer::Column::DisplayName),
         SortField::CreateTime => col(customer::Column::CreateTime),
@@ -159,18 +163,21 @@ fn key_value(key: &SortKey) -> Value {
 /// strictly after the cursor's. When every term runs the same way this is one row-value
 /// comparison, which both databases answer from the matching index.
 pub(crate) fn after_cursor(order: &OrderBy, cursor: &Cursor) -> Condition {
-    let mut keys: Vec<(SimpleExpr, Value, bool)> = order
+    let mut keys: Vec<(Expr, Value, bool)> = order
         .terms()
         .iter()
         .zip(&cursor.keys)
         .map(|(term, key)| (sort_expr(term.field), key_value(key), term.descending))
         .collect();
-    keys.push((col(customer::Column::Id), cursor.id.as_str().to_owned().into(), order.id_descending()));
+    keys.push((
+        col(customer::Column::Id),
+        cursor.id.as_str().to_owned().into(),
+        order.id_descending(),
+    ));
 
     let descending = order.id_descending();
     if keys.iter().all(|(_, _, d)| *d == descending) {
-        let (exprs, values): (Vec<SimpleExpr>, Vec<SimpleExpr>) =
-            keys.into_iter().map(|(e, v, _)| (e, SimpleExpr::from(Expr::val(v)))).unzip();
+        let (exprs, values): (Vec<Expr>, Vec<Expr>) = keys.into_iter().map(|(e, v, _)| (e, Expr::val(v))).unzip();
         let left = Expr::tuple(exprs);
         let right = Expr::tuple(values);
         return Condition::all().add(if descending { left.lt(right) } else { left.gt(right) });
@@ -183,7 +190,11 @@ pub(crate) fn after_cursor(order: &OrderBy, cursor: &Cursor) -> Condition {
             branch = branch.add(expr.clone().eq(value.clone()));
         }
         let (expr, value, desc) = &keys[i];
-        branch = branch.add(if *desc { expr.clone().lt(value.clone()) } else { expr.clone().gt(value.clone()) });
+        branch = branch.add(if *desc {
+            expr.clone().lt(value.clone())
+        } else {
+            expr.clone().gt(value.clone())
+        });
         any = any.add(branch);
     }
     any

@@ -55,5 +55,9 @@ where
 /// UNAUTHENTICATED if no caller is attached (the layer is missing: a wiring bug, never a
 /// silent "allow").
 pub(crate) fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("no caller could be established"))
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no caller could be established"))
 }

@@ -138,7 +138,10 @@ impl Default for Settings {
 impl Settings {
     /// The default settings with another database (handy for tests and tools).
     pub fn with_database(database_url: impl Into<String>) -> Self {
-        Self { database_url: database_url.into(), ..Self::default() }
+        Self {
+            database_url: database_url.into(),
+            ..Self::default()
+        }
     }
 
     /// Resolves flags and environment (already merged by clap) over the config file, if any.
@@ -161,16 +164,25 @@ impl Settings {
         let default_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 50051));
         Self {
             listen_addr: args.listen_addr.or(file.listen_addr).unwrap_or(default_addr),
-            database_url: args.database_url.or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url: args
+                .database_url
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             db_max_connections: args.db_max_connections.or(file.db_max_connections).unwrap_or(10).max(1),
             migrate_on_start: args.migrate_on_start.or(file.migrate_on_start).unwrap_or(true),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             request_timeout: Duration::from_secs(args.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
-            max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(4 * 1024 * 1024),
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(4 * 1024 * 1024),
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(30)),
             health_check_interval: Duration::from_secs(
-                args.health_check_interval_secs.or(file.health_check_interval_secs).unwrap_or(5).max(1),
+                args.health_check_interval_secs
+                    .or(file.health_check_interval_secs)
+                    .unwrap_or(5)
+                    .max(1),
             ),
         }
     }
@@ -190,9 +202,12 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_config_file() {
-        let file: FileSettings = toml::from_str("listen_addr = \"0.0.0.0:6000\"\ndb_max_connections = 3\n")
-            .unwrap_or_default();
-        let args = SettingsArgs { listen_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7000))), ..Default::default() };
+        let file: FileSettings =
+            toml::from_str("listen_addr = \"0.0.0.0:6000\"\ndb_max_connections = 3\n").unwrap_or_default();
+        let args = SettingsArgs {
+            listen_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7000))),
+            ..Default::default()
+        };
         let s = Settings::resolve(args, file);
         assert_eq!(s.listen_addr.port(), 7000);
         assert_eq!(s.db_max_connections, 3);

@@ -9,8 +9,8 @@ use crm_domain::{
         Contact, Customer, CustomerProfile, ProfileChange, parse_resource_name,
         values::{
             City, CountryCode, CustomerId, CustomerKind, CustomerNeed, DecisionRole, Department, DisplayName, Email,
-            EmployeeCount, Industry, JobRank, JobTitle, Needs, PersonName, Phone, PrincipalName, Region,
-            Subdivision, Tags,
+            EmployeeCount, Industry, JobRank, JobTitle, Needs, PersonName, Phone, PrincipalName, Region, Subdivision,
+            Tags,
         },
     },
     error::Violations,
@@ -18,7 +18,10 @@ use crm_domain::{
 
 /// A prost timestamp for `time`.
 pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.timestamp(), nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 /// The proto form of a customer.
@@ -34,7 +37,9 @@ pub(crate) fn customer_to_proto(customer: &Customer) -> pb::Customer {
             full_name: text(c.full_name.as_ref().map(PersonName::as_str)),
             job_title: text(c.job_title.as_ref().map(JobTitle::as_str)),
             job_rank: c.job_rank.map_or(pb::JobRank::Unspecified, job_rank_to_proto) as i32,
-            decision_role: c.decision_role.map_or(pb::DecisionRole::Unspecified, decision_role_to_proto) as i32,
+            decision_role: c
+                .decision_role
+                .map_or(pb::DecisionRole::Unspecified, decision_role_to_proto) as i32,
             email: text(c.email.as_ref().map(Email::as_str)),
             phone: text(c.phone.as_ref().map(Phone::as_str)),
         }),
@@ -110,42 +115,69 @@ fn enum_value<P: TryFrom<i32>, T>(
 }
 
 fn kind(v: &mut Violations, path: &str, raw: i32) -> Option<CustomerKind> {
-    let kind = enum_value(v, path, raw, |k| *k == pb::CustomerKind::Unspecified, |k| match k {
-        pb::CustomerKind::Individual => CustomerKind::Individual,
-        pb::CustomerKind::Organization | pb::CustomerKind::Unspecified => CustomerKind::Organization,
-    });
+    let kind = enum_value(
+        v,
+        path,
+        raw,
+        |k| *k == pb::CustomerKind::Unspecified,
+        |k| match k {
+            pb::CustomerKind::Individual => CustomerKind::Individual,
+            pb::CustomerKind::Organization | pb::CustomerKind::Unspecified => CustomerKind::Organization,
+        },
+    );
     if kind.is_none() && raw == 0 {
-        v.add(path, "is required: CUSTOMER_KIND_ORGANIZATION or CUSTOMER_KIND_INDIVIDUAL");
+        v.add(
+            path,
+            "is required: CUSTOMER_KIND_ORGANIZATION or CUSTOMER_KIND_INDIVIDUAL",
+        );
     }
     kind
 }
 
 fn job_rank(v: &mut Violations, path: &str, raw: i32) -> Option<JobRank> {
-    enum_value(v, path, raw, |r| *r == pb::JobRank::Unspecified, |r| match r {
-        pb::JobRank::Executive => JobRank::Executive,
-        pb::JobRank::Middle => JobRank::Middle,
-        pb::JobRank::Frontline | pb::JobRank::Unspecified => JobRank::Frontline,
-    })
+    enum_value(
+        v,
+        path,
+        raw,
+        |r| *r == pb::JobRank::Unspecified,
+        |r| match r {
+            pb::JobRank::Executive => JobRank::Executive,
+            pb::JobRank::Middle => JobRank::Middle,
+            pb::JobRank::Frontline | pb::JobRank::Unspecified => JobRank::Frontline,
+        },
+    )
 }
 
 fn decision_role(v: &mut Violations, path: &str, raw: i32) -> Option<DecisionRole> {
-    enum_value(v, path, raw, |r| *r == pb::DecisionRole::Unspecified, |r| match r {
-        pb::DecisionRole::DecisionMaker => DecisionRole::DecisionMaker,
-        pb::DecisionRole::Influencer => DecisionRole::Influencer,
-        pb::DecisionRole::User | pb::DecisionRole::Unspecified => DecisionRole::User,
-    })
+    enum_value(
+        v,
+        path,
+        raw,
+        |r| *r == pb::DecisionRole::Unspecified,
+        |r| match r {
+            pb::DecisionRole::DecisionMaker => DecisionRole::DecisionMaker,
+            pb::DecisionRole::Influencer => DecisionRole::Influencer,
+            pb::DecisionRole::User | pb::DecisionRole::Unspecified => DecisionRole::User,
+        },
+    )
 }
 
 fn needs(v: &mut Violations, path: &str, raw: &[i32]) -> Needs {
     let mut set = Needs::default();
     for (i, n) in raw.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
-        let need = enum_value(v, &item_path, *n, |n| *n == pb::CustomerNeed::Unspecified, |n| match n {
-            pb::CustomerNeed::PriceSensitive | pb::CustomerNeed::Unspecified => CustomerNeed::PriceSensitive,
-            pb::CustomerNeed::FunctionFocused => CustomerNeed::FunctionFocused,
-            pb::CustomerNeed::QualityFocused => CustomerNeed::QualityFocused,
-            pb::CustomerNeed::ServiceFocused => CustomerNeed::ServiceFocused,
-        });
+        let need = enum_value(
+            v,
+            &item_path,
+            *n,
+            |n| *n == pb::CustomerNeed::Unspecified,
+            |n| match n {
+                pb::CustomerNeed::PriceSensitive | pb::CustomerNeed::Unspecified => CustomerNeed::PriceSensitive,
+                pb::CustomerNeed::FunctionFocused => CustomerNeed::FunctionFocused,
+                pb::CustomerNeed::QualityFocused => CustomerNeed::QualityFocused,
+                pb::CustomerNeed::ServiceFocused => CustomerNeed::ServiceFocused,
+            },
+        );
         match need {
             Some(need) => set.insert(need),
             None if *n == 0 => v.add(item_path, "CUSTOMER_NEED_UNSPECIFIED is not a need"),
@@ -182,7 +214,10 @@ fn contact(v: &mut Violations, path: &str, raw: Option<&pb::Contact>) -> Contact
 
 fn country_code(v: &mut Violations, path: &str, raw: &str) -> Option<CountryCode> {
     if raw.trim().is_empty() {
-        v.add(path, "is required when a region is given (an ISO 3166-1 alpha-2 code such as CN or DE)");
+        v.add(
+            path,
+            "is required when a region is given (an ISO 3166-1 alpha-2 code such as CN or DE)",
+        );
         return None;
     }
     v.check(path, CountryCode::parse(raw))
@@ -193,7 +228,11 @@ fn region(v: &mut Violations, path: &str, raw: Option<&pb::Region>) -> Option<Re
     let country_code = country_code(v, &format!("{path}.country_code"), &r.country_code);
     let subdivision = v.check_optional(format!("{path}.subdivision"), &r.subdivision, Subdivision::parse);
     let city = v.check_optional(format!("{path}.city"), &r.city, City::parse);
-    Some(Region { country_code: country_code?, subdivision, city })
+    Some(Region {
+        country_code: country_code?,
+        subdivision,
+        city,
+    })
 }
 
 /// Parses a customer's settable fields for a create. Output-only fields are ignored.
@@ -291,7 +330,11 @@ fn implied_paths(c: &pb::Customer) -> Vec<&'static str> {
 
 /// The changes an update asks for: the masked fields of `c`, parsed. `*` names every updatable
 /// field; an empty mask names every field the request populates (AIP-134).
-pub(crate) fn changes(v: &mut Violations, c: &pb::Customer, mask: Option<&prost_types::FieldMask>) -> Vec<ProfileChange> {
+pub(crate) fn changes(
+    v: &mut Violations,
+    c: &pb::Customer,
+    mask: Option<&prost_types::FieldMask>,
+) -> Vec<ProfileChange> {
     let requested: Vec<String> = mask.map(|m| m.paths.clone()).unwrap_or_default();
     let selected: Vec<&'static str> = if requested.is_empty() {
         implied_paths(c)
@@ -304,18 +347,31 @@ pub(crate) fn changes(v: &mut Violations, c: &pb::Customer, mask: Option<&prost_
         for (i, path) in requested.iter().enumerate() {
             let path = path.trim();
             if OUTPUT_ONLY_PATHS.contains(&path) {
-                v.add(format!("update_mask.paths[{i}]"), format!("{path} is output only and cannot be updated"));
+                v.add(
+                    format!("update_mask.paths[{i}]"),
+                    format!("{path} is output only and cannot be updated"),
+                );
             } else if !UPDATABLE_PATHS.contains(&path) {
                 v.add(
                     format!("update_mask.paths[{i}]"),
-                    format!("unknown field {path:?}; updatable fields are {}", UPDATABLE_PATHS.join(", ")),
+                    format!(
+                        "unknown field {path:?}; updatable fields are {}",
+                        UPDATABLE_PATHS.join(", ")
+                    ),
                 );
             }
         }
-        UPDATABLE_PATHS.iter().copied().filter(|p| requested.iter().any(|r| r.trim() == *p)).collect()
+        UPDATABLE_PATHS
+            .iter()
+            .copied()
+            .filter(|p| requested.iter().any(|r| r.trim() == *p))
+            .collect()
     };
     if selected.is_empty() && v.is_empty() {
-        v.add("update_mask", "names no field to change; list the fields in update_mask.paths or use `*`");
+        v.add(
+            "update_mask",
+            "names no field to change; list the fields in update_mask.paths or use `*`",
+        );
     }
 
     let contact_msg = c.contact.clone().unwrap_or_default();
@@ -324,22 +380,42 @@ pub(crate) fn changes(v: &mut Violations, c: &pb::Customer, mask: Option<&prost_
     for path in selected {
         let at = format!("customer.{path}");
         let change = match path {
-            "display_name" => v.check(at, DisplayName::parse(&c.display_name)).map(ProfileChange::DisplayName),
+            "display_name" => v
+                .check(at, DisplayName::parse(&c.display_name))
+                .map(ProfileChange::DisplayName),
             "kind" => kind(v, &at, c.kind).map(ProfileChange::Kind),
             "contact" => Some(ProfileChange::Contact(contact(v, &at, c.contact.as_ref()))),
-            "contact.full_name" => {
-                Some(ProfileChange::ContactFullName(v.check_optional(at, &contact_msg.full_name, PersonName::parse)))
-            }
-            "contact.job_title" => {
-                Some(ProfileChange::ContactJobTitle(v.check_optional(at, &contact_msg.job_title, JobTitle::parse)))
-            }
+            "contact.full_name" => Some(ProfileChange::ContactFullName(v.check_optional(
+                at,
+                &contact_msg.full_name,
+                PersonName::parse,
+            ))),
+            "contact.job_title" => Some(ProfileChange::ContactJobTitle(v.check_optional(
+                at,
+                &contact_msg.job_title,
+                JobTitle::parse,
+            ))),
             "contact.job_rank" => Some(ProfileChange::ContactJobRank(job_rank(v, &at, contact_msg.job_rank))),
-            "contact.decision_role" => {
-                Some(ProfileChange::ContactDecisionRole(decision_role(v, &at, contact_msg.decision_role)))
-            }
-            "contact.email" => Some(ProfileChange::ContactEmail(v.check_optional(at, &contact_msg.email, Email::parse))),
-            "contact.phone" => Some(ProfileChange::ContactPhone(v.check_optional(at, &contact_msg.phone, Phone::parse))),
-            "industry" => Some(ProfileChange::Industry(v.check_optional(at, &c.industry, Industry::parse))),
+            "contact.decision_role" => Some(ProfileChange::ContactDecisionRole(decision_role(
+                v,
+                &at,
+                contact_msg.decision_role,
+            ))),
+            "contact.email" => Some(ProfileChange::ContactEmail(v.check_optional(
+                at,
+                &contact_msg.email,
+                Email::parse,
+            ))),
+            "contact.phone" => Some(ProfileChange::ContactPhone(v.check_optional(
+                at,
+                &contact_msg.phone,
+                Phone::parse,
+            ))),
+            "industry" => Some(ProfileChange::Industry(v.check_optional(
+                at,
+                &c.industry,
+                Industry::parse,
+            ))),
             "employee_count" => Some(ProfileChange::EmployeeCount(employee_count(v, &at, c.employee_count))),
             "region" => Some(ProfileChange::Region(region(v, &at, c.region.as_ref()))),
             "region.country_code" => {
@@ -350,12 +426,24 @@ pub(crate) fn changes(v: &mut Violations, c: &pb::Customer, mask: Option<&prost_
                 &region_msg.subdivision,
                 Subdivision::parse,
             ))),
-            "region.city" => Some(ProfileChange::RegionCity(v.check_optional(at, &region_msg.city, City::parse))),
+            "region.city" => Some(ProfileChange::RegionCity(v.check_optional(
+                at,
+                &region_msg.city,
+                City::parse,
+            ))),
             "needs" => Some(ProfileChange::Needs(needs(v, &at, &c.needs))),
             "key_account" => Some(ProfileChange::KeyAccount(c.key_account)),
             "churned" => Some(ProfileChange::Churned(c.churned)),
-            "owner" => Some(ProfileChange::Owner(v.check_optional(at, &c.owner, PrincipalName::parse))),
-            "department" => Some(ProfileChange::Department(v.check_optional(at, &c.department, Department::parse))),
+            "owner" => Some(ProfileChange::Owner(v.check_optional(
+                at,
+                &c.owner,
+                PrincipalName::parse,
+            ))),
+            "department" => Some(ProfileChange::Department(v.check_optional(
+                at,
+                &c.department,
+                Department::parse,
+            ))),
             "tags" => Some(ProfileChange::Tags(tags(v, &at, &c.tags))),
             _ => None,
         };

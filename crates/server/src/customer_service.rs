@@ -37,19 +37,30 @@ impl CustomerGrpc {
 
 /// Fails with every violation if there is any.
 fn ensure_valid(violations: Violations) -> Result<(), Status> {
-    if violations.is_empty() { Ok(()) } else { Err(invalid_argument(&violations)) }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_argument(&violations))
+    }
 }
 
 fn required_name(path: &str, raw: &str) -> Result<CustomerId, Status> {
     let mut v = Violations::new();
     let id = customer_name(&mut v, path, raw);
     ensure_valid(v)?;
-    id.ok_or_else(|| to_status(CustomerError::unexpected("name parsed without violation but is missing")))
+    id.ok_or_else(|| {
+        to_status(CustomerError::unexpected(
+            "name parsed without violation but is missing",
+        ))
+    })
 }
 
 #[tonic::async_trait]
 impl CustomerApi for CustomerGrpc {
-    async fn create_customer(&self, request: Request<pb::CreateCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let _caller = caller_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
@@ -62,7 +73,15 @@ impl CustomerApi for CustomerGrpc {
                 None
             }
         };
-        let new = v.finish(|| Some(NewCustomer { id, profile: profile?, request_id })).map_err(to_status)?;
+        let new = v
+            .finish(|| {
+                Some(NewCustomer {
+                    id,
+                    profile: profile?,
+                    request_id,
+                })
+            })
+            .map_err(to_status)?;
         let created = self.customers.create(new).await.map_err(to_status)?;
         Ok(Response::new(customer_to_proto(&created)))
     }
@@ -84,13 +103,26 @@ impl CustomerApi for CustomerGrpc {
         if names.is_empty() {
             v.add("names", "is required: 1 to 1000 customer resource names");
         } else if names.len() > MAX_BATCH_GET {
-            v.add("names", format!("has {} names; at most {MAX_BATCH_GET} are allowed per call", names.len()));
+            v.add(
+                "names",
+                format!(
+                    "has {} names; at most {MAX_BATCH_GET} are allowed per call",
+                    names.len()
+                ),
+            );
         }
-        let ids: Vec<Option<CustomerId>> =
-            names.iter().enumerate().map(|(i, name)| customer_name(&mut v, &format!("names[{i}]"), name)).collect();
-        let ids = v.finish(|| ids.into_iter().collect::<Option<Vec<_>>>()).map_err(to_status)?;
+        let ids: Vec<Option<CustomerId>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| customer_name(&mut v, &format!("names[{i}]"), name))
+            .collect();
+        let ids = v
+            .finish(|| ids.into_iter().collect::<Option<Vec<_>>>())
+            .map_err(to_status)?;
         let customers = self.customers.batch_get(&ids).await.map_err(to_status)?;
-        Ok(Response::new(pb::BatchGetCustomersResponse { customers: customers.iter().map(customer_to_proto).collect() }))
+        Ok(Response::new(pb::BatchGetCustomersResponse {
+            customers: customers.iter().map(customer_to_proto).collect(),
+        }))
     }
 
     async fn list_customers(
@@ -117,13 +149,22 @@ impl CustomerApi for CustomerGrpc {
             _ => None,
         };
         let query = v
-            .finish(|| Some(ListQuery { filter, order: order?, show_deleted: req.show_deleted, page_size: page_size?, after }))
+            .finish(|| {
+                Some(ListQuery {
+                    filter,
+                    order: order?,
+                    show_deleted: req.show_deleted,
+                    page_size: page_size?,
+                    after,
+                })
+            })
             .map_err(to_status)?;
         let page = self.customers.list(&query).await.map_err(to_status)?;
         let next_page_token = page
             .next
             .map(|cursor| {
-                self.page_tokens.encode(&fingerprint(&req.filter, &query.order, query.show_deleted), &cursor)
+                self.page_tokens
+                    .encode(&fingerprint(&req.filter, &query.order, query.show_deleted), &cursor)
             })
             .unwrap_or_default();
         Ok(Response::new(pb::ListCustomersResponse {
@@ -132,7 +173,10 @@ impl CustomerApi for CustomerGrpc {
         }))
     }
 
-    async fn update_customer(&self, request: Request<pb::UpdateCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let _caller = caller_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
@@ -148,7 +192,10 @@ impl CustomerApi for CustomerGrpc {
         Ok(Response::new(customer_to_proto(&updated)))
     }
 
-    async fn delete_customer(&self, request: Request<pb::DeleteCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let _caller = caller_of(&request)?;
         let req = request.into_inner();
         let id = required_name("name", &req.name)?;

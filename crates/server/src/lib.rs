@@ -62,7 +62,11 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 ///
 /// # Errors
 /// When the database cannot be opened or the server fails.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let db = open_database(&settings).await?;
     let key = secrets::load_or_create(&db, secrets::PAGE_TOKEN_KEY)
         .await
@@ -71,7 +75,11 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
-    let health_task = tokio::spawn(watch_database(db.clone(), health.clone(), settings.health_check_interval));
+    let health_task = tokio::spawn(watch_database(
+        db.clone(),
+        health.clone(),
+        settings.health_check_interval,
+    ));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_api::FILE_DESCRIPTOR_SET)
@@ -84,7 +92,10 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
         .build_v1alpha()
         .context("building reflection v1alpha")?;
 
-    let customers = CustomerGrpc::new(CustomerService::new(SqlCustomerRepository::new(db.clone())), page_tokens);
+    let customers = CustomerGrpc::new(
+        CustomerService::new(SqlCustomerRepository::new(db.clone())),
+        page_tokens,
+    );
     let customer_service = CustomerServiceServer::new(customers)
         .max_decoding_message_size(settings.max_message_bytes)
         .max_encoding_message_size(settings.max_message_bytes);
@@ -95,7 +106,12 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let server = Server::builder()
         .timeout(settings.request_timeout)
-        .layer(TraceLayer::new_for_grpc().make_span_with(RpcSpan).on_response(RpcFinished).on_failure(()))
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(RpcSpan)
+                .on_response(RpcFinished)
+                .on_failure(()),
+        )
         .layer(CallerLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -151,7 +167,10 @@ async fn watch_database(db: Database, health: HealthReporter, every: Duration) {
                 tracing::info!("database reachable again; health is SERVING");
                 set_health(&health, ServingStatus::Serving).await;
             } else {
-                tracing::error!(database = db.display_url(), "database unreachable; health is NOT_SERVING");
+                tracing::error!(
+                    database = db.display_url(),
+                    "database unreachable; health is NOT_SERVING"
+                );
                 set_health(&health, ServingStatus::NotServing).await;
             }
         }

@@ -72,7 +72,9 @@ impl PageTokens {
     /// # Errors
     /// When the key is unusable (HMAC takes keys of any length, so in practice never).
     pub(crate) fn new(key: &[u8]) -> Result<Self, hmac::digest::InvalidLength> {
-        Ok(Self { mac: <HmacSha256 as Mac>::new_from_slice(key)? })
+        Ok(Self {
+            mac: <HmacSha256 as Mac>::new_from_slice(key)?,
+        })
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
@@ -98,7 +100,11 @@ impl PageTokens {
         };
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
         let tag = self.mac(&bytes).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&bytes), URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES]))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&bytes),
+            URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES])
+        )
     }
 
     /// The cursor in `token`, if it is genuine and belongs to the query with this fingerprint
@@ -129,7 +135,10 @@ impl PageTokens {
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(invalid)?;
-        let cursor = Cursor { keys, id: CustomerId::parse(&payload.id).map_err(|_| invalid())? };
+        let cursor = Cursor {
+            keys,
+            id: CustomerId::parse(&payload.id).map_err(|_| invalid())?,
+        };
         if !cursor.fits(order) {
             return Err(invalid());
         }
@@ -144,7 +153,9 @@ mod tests {
 
     fn cursor() -> Cursor {
         Cursor {
-            keys: vec![SortKey::Time(DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap_or_default())],
+            keys: vec![SortKey::Time(
+                DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap_or_default(),
+            )],
             id: CustomerId::generate(),
         }
     }
@@ -164,8 +175,16 @@ mod tests {
         let order = OrderBy::default();
         let fp = fingerprint("kind = INDIVIDUAL", &order, false);
         let token = tokens.encode(&fp, &cursor());
-        assert!(tokens.decode(&token, &fingerprint("kind = ORGANIZATION", &order, false), &order).is_err());
-        assert!(tokens.decode(&token, &fingerprint("kind = INDIVIDUAL", &order, true), &order).is_err());
+        assert!(
+            tokens
+                .decode(&token, &fingerprint("kind = ORGANIZATION", &order, false), &order)
+                .is_err()
+        );
+        assert!(
+            tokens
+                .decode(&token, &fingerprint("kind = INDIVIDUAL", &order, true), &order)
+                .is_err()
+        );
         let mut altered = token.clone().into_bytes();
         altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
         assert!(tokens.decode(&String::from_utf8_lossy(&altered), &fp, &order).is_err());

@@ -24,7 +24,11 @@ pub(crate) fn reason_text(reason: ErrorReason) -> &'static str {
 
 fn with_reason(code: Code, reason: ErrorReason, id: &CustomerId, message: String) -> Status {
     let metadata = HashMap::from([("customer".to_owned(), resource_name(id))]);
-    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason_text(reason), ERROR_DOMAIN, metadata))
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason_text(reason), ERROR_DOMAIN, metadata),
+    )
 }
 
 /// INVALID_ARGUMENT with one field violation per entry of `violations`.
@@ -45,9 +49,12 @@ pub(crate) fn invalid_argument(violations: &Violations) -> Status {
 pub(crate) fn to_status(error: CustomerError) -> Status {
     match error {
         CustomerError::Invalid(violations) => invalid_argument(&violations),
-        CustomerError::NotFound(id) => {
-            with_reason(Code::NotFound, ErrorReason::CustomerNotFound, &id, format!("{} does not exist", resource_name(&id)))
-        }
+        CustomerError::NotFound(id) => with_reason(
+            Code::NotFound,
+            ErrorReason::CustomerNotFound,
+            &id,
+            format!("{} does not exist", resource_name(&id)),
+        ),
         CustomerError::Deleted(id) => with_reason(
             Code::NotFound,
             ErrorReason::CustomerDeleted,
@@ -70,7 +77,10 @@ pub(crate) fn to_status(error: CustomerError) -> Status {
             Code::Aborted,
             ErrorReason::EtagMismatch,
             &id,
-            format!("{} was changed by someone else; read it again and retry", resource_name(&id)),
+            format!(
+                "{} was changed by someone else; read it again and retry",
+                resource_name(&id)
+            ),
         ),
         CustomerError::Unexpected(cause) => {
             tracing::error!(error = %cause, "request failed unexpectedly");

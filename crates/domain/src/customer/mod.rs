@@ -9,9 +9,8 @@ pub mod values;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use self::values::{
-    City, CountryCode, CustomerId, CustomerKind, DecisionRole, Department, DisplayName, Email,
-    EmployeeCount, Industry, InvalidValue, JobRank, JobTitle, Needs, PersonName, Phone,
-    PrincipalName, Region, Subdivision, Tags,
+    City, CountryCode, CustomerId, CustomerKind, DecisionRole, Department, DisplayName, Email, EmployeeCount, Industry,
+    InvalidValue, JobRank, JobTitle, Needs, PersonName, Phone, PrincipalName, Region, Subdivision, Tags,
 };
 
 /// The current time, truncated to whole microseconds: the finest precision both SQLite and
@@ -146,7 +145,14 @@ impl Customer {
 
     /// A new customer with version 1, created `now`.
     pub fn create(id: CustomerId, profile: CustomerProfile, now: DateTime<Utc>) -> Self {
-        Self { id, profile, create_time: now, update_time: now, delete_time: None, version: Version::FIRST }
+        Self {
+            id,
+            profile,
+            create_time: now,
+            update_time: now,
+            delete_time: None,
+            version: Version::FIRST,
+        }
     }
 
     /// This customer with `changes` applied, stamped `now` and one version on.
@@ -170,12 +176,22 @@ impl Customer {
 
     /// This customer soft-deleted at `now`, one version on.
     pub fn deleted(&self, now: DateTime<Utc>) -> Self {
-        Self { delete_time: Some(now), update_time: now, version: self.version.next(), ..self.clone() }
+        Self {
+            delete_time: Some(now),
+            update_time: now,
+            version: self.version.next(),
+            ..self.clone()
+        }
     }
 
     /// This customer restored at `now`, one version on.
     pub fn undeleted(&self, now: DateTime<Utc>) -> Self {
-        Self { delete_time: None, update_time: now, version: self.version.next(), ..self.clone() }
+        Self {
+            delete_time: None,
+            update_time: now,
+            version: self.version.next(),
+            ..self.clone()
+        }
     }
 }
 
@@ -193,7 +209,9 @@ pub fn parse_resource_name(name: &str) -> Result<CustomerId, InvalidValue> {
         Some(id) => CustomerId::parse(id).map_err(|InvalidValue(reason)| {
             InvalidValue(format!("must be `customers/{{id}}` with a valid id: {reason}"))
         }),
-        None => Err(InvalidValue(format!("must be a customer resource name `customers/{{id}}`, got {name:?}"))),
+        None => Err(InvalidValue(format!(
+            "must be a customer resource name `customers/{{id}}`, got {name:?}"
+        ))),
     }
 }
 
@@ -207,9 +225,11 @@ impl RequestId {
     /// # Errors
     /// When `raw` is not a UUID.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        uuid::Uuid::try_parse(raw.trim())
-            .map(Self)
-            .map_err(|_| InvalidValue(format!("must be a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000, got {raw:?}")))
+        uuid::Uuid::try_parse(raw.trim()).map(Self).map_err(|_| {
+            InvalidValue(format!(
+                "must be a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000, got {raw:?}"
+            ))
+        })
     }
 
     /// The canonical lowercase hyphenated form, as stored.
@@ -293,7 +313,13 @@ impl ProfileChange {
             Self::Region(v) => profile.region = v,
             Self::RegionCountryCode(code) => match &mut profile.region {
                 Some(region) => region.country_code = code,
-                None => profile.region = Some(Region { country_code: code, subdivision: None, city: None }),
+                None => {
+                    profile.region = Some(Region {
+                        country_code: code,
+                        subdivision: None,
+                        city: None,
+                    })
+                }
             },
             Self::RegionSubdivision(v) => match &mut profile.region {
                 Some(region) => region.subdivision = v,

@@ -38,10 +38,10 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// # Errors
     /// [`CustomerError::AlreadyExists`] when the chosen id is taken.
     pub async fn create(&self, new: NewCustomer) -> Result<Customer, CustomerError> {
-        if let Some(request_id) = new.request_id {
-            if let Some(existing) = self.repository.find_by_request_id(request_id).await? {
-                return Ok(existing);
-            }
+        if let Some(request_id) = new.request_id
+            && let Some(existing) = self.repository.find_by_request_id(request_id).await?
+        {
+            return Ok(existing);
         }
         let id = new.id.unwrap_or_else(CustomerId::generate);
         let customer = Customer::create(id, new.profile, now());
@@ -78,8 +78,13 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// [`CustomerError::NotFound`] or [`CustomerError::Deleted`] for the first id that cannot be
     /// returned.
     pub async fn batch_get(&self, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {
-        let found: HashMap<CustomerId, Customer> =
-            self.repository.find_many(ids).await?.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let found: HashMap<CustomerId, Customer> = self
+            .repository
+            .find_many(ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
         ids.iter()
             .map(|id| match found.get(id) {
                 None => Err(CustomerError::NotFound(id.clone())),
@@ -154,7 +159,10 @@ impl<R: CustomerRepository> CustomerService<R> {
     }
 
     async fn find_any(&self, id: &CustomerId) -> Result<Customer, CustomerError> {
-        self.repository.find(id).await?.ok_or_else(|| CustomerError::NotFound(id.clone()))
+        self.repository
+            .find(id)
+            .await?
+            .ok_or_else(|| CustomerError::NotFound(id.clone()))
     }
 
     /// Read, transition, compare-and-set; retried on a lost race only when the caller did not
@@ -168,10 +176,10 @@ impl<R: CustomerRepository> CustomerService<R> {
         let etag = etag.map(str::trim).filter(|e| !e.is_empty());
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.find_any(id).await?;
-            if let Some(etag) = etag {
-                if !current.version.matches_etag(etag) {
-                    return Err(CustomerError::EtagMismatch(current.id));
-                }
+            if let Some(etag) = etag
+                && !current.version.matches_etag(etag)
+            {
+                return Err(CustomerError::EtagMismatch(current.id));
             }
             let next = transition(&current)?;
             match self.repository.replace(&next, current.version).await {

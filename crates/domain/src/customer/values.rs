@@ -317,14 +317,10 @@ impl Email {
             )));
         }
         let Some((local, domain)) = trimmed.split_once('@') else {
-            return Err(invalid(
-                "must contain exactly one '@', as in name@example.com",
-            ));
+            return Err(invalid("must contain exactly one '@', as in name@example.com"));
         };
         if domain.contains('@') {
-            return Err(invalid(
-                "must contain exactly one '@', as in name@example.com",
-            ));
+            return Err(invalid("must contain exactly one '@', as in name@example.com"));
         }
         check_email_local(local)?;
         check_email_domain(domain)?;
@@ -373,9 +369,7 @@ fn check_email_domain(domain: &str) -> Result<(), InvalidValue> {
         (1..=63).contains(&label.len())
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !labels_ok {
         return Err(invalid(
@@ -458,22 +452,20 @@ string_impls!(Phone);
 
 /// Every officially assigned ISO 3166-1 alpha-2 code, sorted so it can be binary-searched.
 const ASSIGNED_COUNTRY_CODES: [&str; 249] = [
-    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
-    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
-    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
-    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
-    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
-    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
-    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
-    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
-    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
-    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
-    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
-    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
-    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
-    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
-    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
-    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB", "BD",
+    "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA",
+    "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE",
+    "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA",
+    "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK",
+    "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP",
+    "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT",
+    "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS",
+    "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ",
+    "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS",
+    "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST",
+    "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW",
+    "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA",
+    "ZM", "ZW",
 ];
 
 /// An officially assigned ISO 3166-1 alpha-2 country code, such as "CN" or "GB", in uppercase.
@@ -585,9 +577,7 @@ fn check_label(raw: &str) -> Result<(), InvalidValue> {
         )));
     }
     if !raw.bytes().all(is_label_byte) {
-        return Err(invalid(
-            "must contain only lowercase letters a-z, digits, '_' and '-'",
-        ));
+        return Err(invalid("must contain only lowercase letters a-z, digits, '_' and '-'"));
     }
     Ok(())
 }
@@ -648,10 +638,7 @@ impl Tags {
                         over_limit = true;
                         errors.push((
                             index,
-                            invalid(format!(
-                                "a customer may have at most {} distinct tags",
-                                Self::MAX_LEN
-                            )),
+                            invalid(format!("a customer may have at most {} distinct tags", Self::MAX_LEN)),
                         ));
                     }
                 }
@@ -1013,9 +1000,7 @@ impl Needs {
     /// Iterates over the needs in the set, in [`CustomerNeed::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = CustomerNeed> + use<> {
         let needs = *self;
-        CustomerNeed::ALL
-            .into_iter()
-            .filter(move |need| needs.contains(*need))
+        CustomerNeed::ALL.into_iter().filter(move |need| needs.contains(*need))
     }
 }
 
@@ -1130,15 +1115,9 @@ mod tests {
 
     #[test]
     fn display_name_is_trimmed_and_rejects_blank() {
-        assert_eq!(
-            DisplayName::parse("  Acme Ltd \n").unwrap().as_str(),
-            "Acme Ltd"
-        );
+        assert_eq!(DisplayName::parse("  Acme Ltd \n").unwrap().as_str(), "Acme Ltd");
         let error = DisplayName::parse(" \t ").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "must be 1 to 200 characters after trimming, got 0"
-        );
+        assert_eq!(error.to_string(), "must be 1 to 200 characters after trimming, got 0");
         assert!(DisplayName::parse("").is_err());
     }
 
@@ -1151,10 +1130,7 @@ mod tests {
 
         let over_limit = format!("{at_limit}客");
         let error = DisplayName::parse(&over_limit).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "must be 1 to 200 characters after trimming, got 201"
-        );
+        assert_eq!(error.to_string(), "must be 1 to 200 characters after trimming, got 201");
 
         assert!(DisplayName::parse(&"a".repeat(200)).is_ok());
         assert!(DisplayName::parse(&"a".repeat(201)).is_err());
@@ -1256,21 +1232,11 @@ mod tests {
     #[test]
     fn email_is_at_most_254_characters() {
         // 64 + 1 + 63 + 1 + 63 + 1 + 57 + 1 + 3 = 254.
-        let domain = format!(
-            "{}.{}.{}.com",
-            "b".repeat(63),
-            "c".repeat(63),
-            "d".repeat(57)
-        );
+        let domain = format!("{}.{}.{}.com", "b".repeat(63), "c".repeat(63), "d".repeat(57));
         let ok = format!("{}@{domain}", "a".repeat(64));
         assert_eq!(ok.len(), 254);
         assert!(Email::parse(&ok).is_ok());
-        let domain = format!(
-            "{}.{}.{}.com",
-            "b".repeat(63),
-            "c".repeat(63),
-            "d".repeat(58)
-        );
+        let domain = format!("{}.{}.{}.com", "b".repeat(63), "c".repeat(63), "d".repeat(58));
         let bad = format!("{}@{domain}", "a".repeat(64));
         assert_eq!(bad.len(), 255);
         let error = Email::parse(&bad).unwrap_err();
@@ -1283,25 +1249,16 @@ mod tests {
     fn phone_strips_separators_into_e164() {
         let phone = Phone::parse("+86 138-0013-8000").unwrap();
         assert_eq!(phone.as_str(), "+8613800138000");
-        assert_eq!(
-            Phone::parse(" +1 (415) 555.0100 ").unwrap().as_str(),
-            "+14155550100"
-        );
+        assert_eq!(Phone::parse(" +1 (415) 555.0100 ").unwrap().as_str(), "+14155550100");
     }
 
     #[test]
     fn phone_needs_8_to_15_digits() {
         assert!(Phone::parse("+1234567").is_err());
         assert_eq!(Phone::parse("+12345678").unwrap().as_str(), "+12345678");
-        assert_eq!(
-            Phone::parse("+123456789012345").unwrap().as_str(),
-            "+123456789012345"
-        );
+        assert_eq!(Phone::parse("+123456789012345").unwrap().as_str(), "+123456789012345");
         let error = Phone::parse("+1234567890123456").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "must have 8 to 15 digits after '+', got 16"
-        );
+        assert_eq!(error.to_string(), "must have 8 to 15 digits after '+', got 16");
     }
 
     #[test]
@@ -1343,9 +1300,7 @@ mod tests {
 
     #[test]
     fn country_code_rejects_unassigned_codes() {
-        for bad in [
-            "XX", "UK", "EU", "AA", "ZZ", "", "C", "CHN", "c n", "中国", "ĉn",
-        ] {
+        for bad in ["XX", "UK", "EU", "AA", "ZZ", "", "C", "CHN", "c n", "中国", "ĉn"] {
             assert!(CountryCode::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -1380,15 +1335,7 @@ mod tests {
         assert_eq!(Tag::parse("vip_2024-q1").unwrap().as_str(), "vip_2024-q1");
         assert!(Tag::parse("-").is_ok());
         assert!(Tag::parse(&"a".repeat(64)).is_ok());
-        for bad in [
-            "",
-            "VIP",
-            "vip tag",
-            " vip",
-            "vip!",
-            "标签",
-            &"a".repeat(65),
-        ] {
+        for bad in ["", "VIP", "vip tag", " vip", "vip!", "标签", &"a".repeat(65)] {
             assert!(Tag::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -1424,11 +1371,7 @@ mod tests {
         let errors = Tags::parse(&fifty_three).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, 50);
-        assert!(
-            errors[0].1.to_string().contains("at most 50"),
-            "{}",
-            errors[0].1
-        );
+        assert!(errors[0].1.to_string().contains("at most 50"), "{}", errors[0].1);
     }
 
     #[test]
@@ -1440,20 +1383,10 @@ mod tests {
 
     #[test]
     fn department_must_start_with_a_letter_or_digit() {
-        assert_eq!(
-            Department::parse("sales-east").unwrap().as_str(),
-            "sales-east"
-        );
+        assert_eq!(Department::parse("sales-east").unwrap().as_str(), "sales-east");
         assert!(Department::parse("2nd_line").is_ok());
         assert!(Department::parse(&"d".repeat(64)).is_ok());
-        for bad in [
-            "",
-            "-sales",
-            "_sales",
-            "Sales",
-            "sales east",
-            &"d".repeat(65),
-        ] {
+        for bad in ["", "-sales", "_sales", "Sales", "sales east", &"d".repeat(65)] {
             assert!(Department::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -1468,10 +1401,7 @@ mod tests {
             Industry::parse("professional_services").unwrap(),
             Industry::ProfessionalServices
         );
-        assert_eq!(
-            Industry::parse("real_estate").unwrap(),
-            Industry::RealEstate
-        );
+        assert_eq!(Industry::parse("real_estate").unwrap(), Industry::RealEstate);
     }
 
     #[test]
