@@ -367,6 +367,17 @@ pub(crate) fn changes(
             .filter(|p| requested.iter().any(|r| r.trim() == *p))
             .collect()
     };
+    // A path inside a message that is itself selected adds nothing, as the whole message is
+    // replaced; keeping it would re-check the part on its own, so that `*` (or `region` with
+    // `region.country_code`) could not remove a region without being told a country code.
+    let selected: Vec<&'static str> = selected
+        .iter()
+        .copied()
+        .filter(|path| {
+            path.split_once('.')
+                .is_none_or(|(parent, _)| !selected.contains(&parent))
+        })
+        .collect();
     if selected.is_empty() && v.is_empty() {
         v.add(
             "update_mask",

@@ -11,10 +11,6 @@ use crate::{
     ports::CustomerRepository,
 };
 
-/// How often an update without an etag is retried when another writer keeps winning the race.
-/// Each retry re-reads the customer, so no write is lost; past this the caller gets ABORTED.
-const MAX_WRITE_ATTEMPTS: usize = 16;
-
 /// The customer use cases.
 #[derive(Debug, Clone)]
 pub struct CustomerService<R> {
@@ -112,8 +108,9 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// writer wins a race), so no concurrent update is lost either way.
     ///
     /// # Errors
-    /// [`CustomerError::NotFound`], [`CustomerError::Deleted`], [`CustomerError::EtagMismatch`],
-    /// or [`CustomerError::Invalid`] when the changes do not fit the stored customer.
+    /// [`CustomerError::NotFound`], [`CustomerError::Deleted`], [`CustomerError::EtagMismatch`]
+    /// (only when `etag` is given and stale), or [`CustomerError::Invalid`] when the changes do
+    /// not fit the stored customer.
     pub async fn update(
         &self,
         id: &CustomerId,
@@ -133,7 +130,7 @@ impl<R: CustomerRepository> CustomerService<R> {
     ///
     /// # Errors
     /// [`CustomerError::NotFound`], [`CustomerError::Deleted`] (deleted already),
-    /// [`CustomerError::EtagMismatch`].
+    /// [`CustomerError::EtagMismatch`] (only when `etag` is given and stale).
     pub async fn delete(&self, id: &CustomerId, etag: Option<&str>) -> Result<Customer, CustomerError> {
         self.write(id, etag, |current| {
             if current.is_deleted() {
@@ -165,8 +162,11 @@ impl<R: CustomerRepository> CustomerService<R> {
             .ok_or_else(|| CustomerError::NotFound(id.clone()))
     }
 
-    /// Read, transition, compare-and-set; retried on a lost race only when the caller did not
-    /// pin a version with an etag.
+    /// Read, transition, compare-and-set. A lost race means another write committed in between:
+    /// with an etag the caller pinned the version it saw, so that is ABORTED; without one the
+    /// write is retried on the new state until it wins. It is never ABORTED (the contract keeps
+    /// ETAG_MISMATCH for a stale etag), and it cannot spin idly: every lost race is another
+    /// writer's progress, and the server's request timeout bounds the wait.
     async fn write(
         &self,
         id: &CustomerId,
@@ -174,7 +174,7 @@ impl<R: CustomerRepository> CustomerService<R> {
         transition: impl Fn(&Customer) -> Result<Customer, CustomerError>,
     ) -> Result<Customer, CustomerError> {
         let etag = etag.map(str::trim).filter(|e| !e.is_empty());
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        loop {
             let current = self.find_any(id).await?;
             if let Some(etag) = etag
                 && !current.version.matches_etag(etag)
@@ -184,10 +184,9 @@ impl<R: CustomerRepository> CustomerService<R> {
             let next = transition(&current)?;
             match self.repository.replace(&next, current.version).await {
                 Ok(()) => return Ok(next),
-                Err(CustomerError::EtagMismatch(_)) if etag.is_none() => continue,
+                Err(CustomerError::EtagMismatch(_)) if etag.is_none() => {}
                 Err(other) => return Err(other),
             }
         }
-        Err(CustomerError::EtagMismatch(id.clone()))
     }
 }
