@@ -6,8 +6,8 @@
 //! One module per migration, named `mYYYYMMDD_HHMMSS_verb_noun`, each with an `up` and a `down`.
 //! [`Migrator`] lists them in order.
 
-pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::async_trait::async_trait;
+pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_customers;
 mod m20261123_000002_create_service_secrets;

@@ -68,12 +68,25 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Customers::RegionSubdivision).string_len(100).null())
                     .col(ColumnDef::new(Customers::RegionCity).string_len(100).null())
                     .col(ColumnDef::new(Customers::Needs).small_integer().not_null().default(0))
-                    .col(ColumnDef::new(Customers::KeyAccount).boolean().not_null().default(false))
+                    .col(
+                        ColumnDef::new(Customers::KeyAccount)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(ColumnDef::new(Customers::Churned).boolean().not_null().default(false))
                     .col(ColumnDef::new(Customers::Owner).string_len(80).null())
                     .col(ColumnDef::new(Customers::Department).string_len(64).null())
-                    .col(ColumnDef::new(Customers::CreateTime).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Customers::UpdateTime).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Customers::CreateTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Customers::UpdateTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Customers::DeleteTime).timestamp_with_time_zone().null())
                     .col(ColumnDef::new(Customers::Version).big_integer().not_null())
                     .col(ColumnDef::new(Customers::RequestId).string_len(36).null())
@@ -89,7 +102,12 @@ impl MigrationTrait for Migration {
         ] {
             manager
                 .create_index(
-                    Index::create().name(name).table(Customers::Table).col(column).col(Customers::Id).to_owned(),
+                    Index::create()
+                        .name(name)
+                        .table(Customers::Table)
+                        .col(column)
+                        .col(Customers::Id)
+                        .to_owned(),
                 )
                 .await?;
         }
@@ -105,7 +123,15 @@ impl MigrationTrait for Migration {
             ("idx_customers_owner", Customers::Owner),
             ("idx_customers_department", Customers::Department),
         ] {
-            manager.create_index(Index::create().name(name).table(Customers::Table).col(column).to_owned()).await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(Customers::Table)
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
         }
         manager
             .create_index(
@@ -148,7 +174,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(CustomerTags::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(Customers::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(CustomerTags::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Customers::Table).to_owned())
+            .await
     }
 }

@@ -21,7 +21,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ServiceSecrets::Table)
-                    .col(ColumnDef::new(ServiceSecrets::Name).string_len(64).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ServiceSecrets::Name)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ServiceSecrets::Value).string_len(128).not_null())
                     .to_owned(),
             )
@@ -29,6 +34,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(ServiceSecrets::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(ServiceSecrets::Table).to_owned())
+            .await
     }
 }

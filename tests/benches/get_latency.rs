@@ -46,17 +46,25 @@ fn micros(d: Duration) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) = TestApp::spawn(backend).await else { continue };
+        let Some(app) = TestApp::spawn(backend).await else {
+            continue;
+        };
         let mut customer = organization("Latency Ltd");
         customer.tags = vec!["bench".into(), "loopback".into()];
-        customer.contact = Some(pb::Contact { email: "bench@example.com".into(), ..Default::default() });
+        customer.contact = Some(pb::Contact {
+            email: "bench@example.com".into(),
+            ..Default::default()
+        });
         let created = create(&app, customer).await;
 
         let health = HealthClient::new(app.channel.clone());
         let baseline = measure(|| {
             let mut health = health.clone();
             async move {
-                health.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+                health
+                    .check(HealthCheckRequest { service: String::new() })
+                    .await
+                    .unwrap();
             }
         })
         .await;

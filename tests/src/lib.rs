@@ -40,7 +40,11 @@ pub enum TestDatabase {
     /// SQLite: the directory holding the file.
     Sqlite { url: String, _dir: tempfile::TempDir },
     /// PostgreSQL: the admin URL and the created database's name.
-    Postgres { url: String, admin_url: String, name: String },
+    Postgres {
+        url: String,
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDatabase {
@@ -65,8 +69,13 @@ impl TestDatabase {
                     return None;
                 };
                 let name = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(&admin_url).await.expect("connect to CRM_TEST_POSTGRES_URL");
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("connect to CRM_TEST_POSTGRES_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
                 let url = with_database(&admin_url, &name);
                 Some(Self::Postgres { url, admin_url, name })
@@ -101,10 +110,16 @@ impl Drop for TestDatabase {
             let (admin_url, db_name) = (admin_url.clone(), name.clone());
             // Drop cannot be async: use a private runtime on a plain thread.
             let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 runtime.block_on(async {
                     let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
-                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")).await.ok()?;
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+                        .await
+                        .ok()?;
                     admin.close().await.ok()
                 })
             })
@@ -165,7 +180,11 @@ impl TestApp {
         });
         // The listener is bound already, so connecting needs no wait: the handshake completes
         // as soon as the server starts accepting.
-        let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connect");
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
         Self {
             addr,
             customers: CustomerServiceClient::new(channel.clone()),
@@ -237,7 +256,10 @@ pub fn organization(display_name: &str) -> pb::Customer {
 pub async fn create(app: &TestApp, customer: pb::Customer) -> pb::Customer {
     app.customers
         .clone()
-        .create_customer(pb::CreateCustomerRequest { customer: Some(customer), ..Default::default() })
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer),
+            ..Default::default()
+        })
         .await
         .expect("create customer")
         .into_inner()
@@ -248,7 +270,12 @@ pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
     use tonic_types::StatusExt;
     status
         .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -16,9 +16,16 @@ async fn created_customer_can_be_read_back(app: TestApp) {
         ..Default::default()
     });
     input.tags = vec!["vip".into(), "east".into(), "vip".into()];
-    input.needs = vec![pb::CustomerNeed::QualityFocused as i32, pb::CustomerNeed::PriceSensitive as i32];
+    input.needs = vec![
+        pb::CustomerNeed::QualityFocused as i32,
+        pb::CustomerNeed::PriceSensitive as i32,
+    ];
     input.employee_count = Some(250);
-    input.region = Some(pb::Region { country_code: "de".into(), subdivision: "Bavaria".into(), city: "Munich".into() });
+    input.region = Some(pb::Region {
+        country_code: "de".into(),
+        subdivision: "Bavaria".into(),
+        city: "Munich".into(),
+    });
     input.industry = "manufacturing".into();
     input.owner = "principals/alice".into();
     input.department = "sales-east".into();
@@ -27,7 +34,13 @@ async fn created_customer_can_be_read_back(app: TestApp) {
     assert!(created.name.starts_with("customers/"));
     assert_eq!(created.display_name, "Acme Ltd");
     assert_eq!(created.tags, vec!["east", "vip"]);
-    assert_eq!(created.needs, vec![pb::CustomerNeed::PriceSensitive as i32, pb::CustomerNeed::QualityFocused as i32]);
+    assert_eq!(
+        created.needs,
+        vec![
+            pb::CustomerNeed::PriceSensitive as i32,
+            pb::CustomerNeed::QualityFocused as i32
+        ]
+    );
     let contact = created.contact.clone().unwrap();
     assert_eq!(contact.email, "jane@example.com");
     assert_eq!(contact.phone, "+8613800138000");
@@ -38,7 +51,9 @@ async fn created_customer_can_be_read_back(app: TestApp) {
     let fetched = app
         .customers
         .clone()
-        .get_customer(pb::GetCustomerRequest { name: created.name.clone() })
+        .get_customer(pb::GetCustomerRequest {
+            name: created.name.clone(),
+        })
         .await
         .unwrap()
         .into_inner();

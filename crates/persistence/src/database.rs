@@ -15,26 +15,30 @@ pub enum Backend {
 }
 
 /// The database could not be used. Messages name the URL without its password.
+///
+/// The driver's reason is written into the message and deliberately not exposed as the error's
+/// `source()`: `DbErr` repeats its own cause in its message, so a report that prints the whole
+/// chain (`{:#}` of anyhow) would otherwise say the same thing three times.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The URL's scheme is neither `sqlite:` nor `postgres:`/`postgresql:`.
     #[error("unsupported database URL {0}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     /// Connecting failed.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {cause}")]
     Connect {
         /// The URL, password removed.
         url: String,
         /// The driver's reason.
-        source: DbErr,
+        cause: DbErr,
     },
     /// Running migrations failed.
-    #[error("cannot migrate {url}: {source}")]
+    #[error("cannot migrate {url}: {cause}")]
     Migrate {
         /// The URL, password removed.
         url: String,
         /// The driver's reason.
-        source: DbErr,
+        cause: DbErr,
     },
 }
 
@@ -89,9 +93,9 @@ impl Database {
             });
         let connection = sea_orm::Database::connect(options)
             .await
-            .map_err(|source| ConnectError::Connect {
+            .map_err(|cause| ConnectError::Connect {
                 url: display_url.clone(),
-                source,
+                cause,
             })?;
         Ok(Self {
             connection,
@@ -107,9 +111,9 @@ impl Database {
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         Migrator::up(&self.connection, None)
             .await
-            .map_err(|source| ConnectError::Migrate {
+            .map_err(|cause| ConnectError::Migrate {
                 url: self.display_url.clone(),
-                source,
+                cause,
             })
     }
 
@@ -120,9 +124,9 @@ impl Database {
     pub async fn migrate_down_all(&self) -> Result<(), ConnectError> {
         Migrator::down(&self.connection, None)
             .await
-            .map_err(|source| ConnectError::Migrate {
+            .map_err(|cause| ConnectError::Migrate {
                 url: self.display_url.clone(),
-                source,
+                cause,
             })
     }
 

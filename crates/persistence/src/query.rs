@@ -109,9 +109,10 @@ fn compare_present(c: Expr, op: CompareOp, v: Value) -> Expr {
         CompareOp::Ge => c.gte(v),
         CompareOp::StartsWith => {
             // `substr` counts characters and compares exactly in both SQLite and PostgreSQL,
-            // unlike LIKE, whose case sensitivity differs between them.
+            // unlike LIKE, whose case sensitivity differs between them. The length is an `i32`
+            // because PostgreSQL has only `substr(text, integer, integer)`, no bigint variant.
             let length = match &v {
-                Value::String(Some(s)) => i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
+                Value::String(Some(s)) => i32::try_from(s.chars().count()).unwrap_or(i32::MAX),
                 _ => 0,
             };
             Expr::from(Func::cust("substr").args([c, Expr::val(1), Expr::val(length)])).eq(v)
