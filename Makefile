@@ -46,7 +46,7 @@ $(VENV)/.installed: clients/python/requirements.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund --no-save
 	touch $@
 
 buf: node_modules/.installed
