@@ -289,3 +289,50 @@ pub fn reason(status: &tonic::Status) -> Option<(String, String)> {
     use tonic_types::StatusExt;
     status.get_details_error_info().map(|i| (i.reason, i.domain))
 }
+
+/// Asserts that an error's message is non-empty and says nothing about the storage behind the
+/// service, neither in the message nor in any field violation.
+#[track_caller]
+pub fn assert_no_leak(status: &tonic::Status) {
+    assert!(!status.message().trim().is_empty(), "empty message: {status:?}");
+    let mut texts = vec![status.message().to_lowercase()];
+    texts.extend(
+        violations(status)
+            .into_iter()
+            .map(|(_, description)| description.to_lowercase()),
+    );
+    for text in texts {
+        for word in [
+            "sql",
+            "database",
+            "constraint",
+            "sea_orm",
+            "sea-orm",
+            "duplicate key",
+            "panicked",
+            "unexpected:",
+        ] {
+            assert!(!text.contains(word), "the error leaks internals ({word}): {status:?}");
+        }
+    }
+}
+
+/// Asserts `code` with an `ErrorInfo` of `expected_reason`, domain `crm.v1`, whose metadata names
+/// `customer`, and a message that leaks nothing internal.
+#[track_caller]
+pub fn assert_error_info(status: &tonic::Status, code: tonic::Code, expected_reason: &str, customer: &str) {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    assert_eq!(
+        reason(status),
+        Some((expected_reason.to_owned(), "crm.v1".to_owned())),
+        "{status:?}"
+    );
+    let info = status.get_details_error_info().expect("ErrorInfo");
+    assert_eq!(
+        info.metadata.get("customer").map(String::as_str),
+        Some(customer),
+        "{status:?}"
+    );
+    assert_no_leak(status);
+}

@@ -5,9 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crm_tests::{TestApp, create, e2e, organization, pb, reason, violated_fields, violations};
+use crm_tests::{
+    TestApp, assert_error_info, assert_no_leak, create, e2e, organization, pb, reason, violated_fields, violations,
+};
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 e2e!(
     create_reports_every_invalid_field_at_once,
@@ -90,33 +91,6 @@ async fn count_all(app: &TestApp) -> usize {
         .len()
 }
 
-/// An error's message is non-empty and says nothing about the storage behind the service,
-/// neither in the message nor in any field violation.
-#[track_caller]
-fn assert_no_leak(status: &Status) {
-    assert!(!status.message().trim().is_empty(), "empty message: {status:?}");
-    let mut texts = vec![status.message().to_lowercase()];
-    texts.extend(
-        violations(status)
-            .into_iter()
-            .map(|(_, description)| description.to_lowercase()),
-    );
-    for text in texts {
-        for word in [
-            "sql",
-            "database",
-            "constraint",
-            "sea_orm",
-            "sea-orm",
-            "duplicate key",
-            "panicked",
-            "unexpected:",
-        ] {
-            assert!(!text.contains(word), "the error leaks internals ({word}): {status:?}");
-        }
-    }
-}
-
 /// Asserts INVALID_ARGUMENT with exactly these violated fields (in any order), each with a
 /// description, and no other detail.
 #[track_caller]
@@ -140,28 +114,6 @@ fn assert_invalid(status: &Status, expected: &[&str]) {
     );
     assert_no_leak(status);
 }
-
-/// Asserts `code` with an `ErrorInfo` of `reason_text`, domain `crm.v1`, naming `customer`.
-#[track_caller]
-fn assert_reason(status: &Status, code: Code, reason_text: &str, customer: &str) {
-    assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    assert_eq!(
-        reason(status),
-        Some((reason_text.to_owned(), "crm.v1".to_owned())),
-        "{status:?}"
-    );
-    let info = status.get_details_error_info().expect("ErrorInfo");
-    assert_eq!(
-        info.metadata.get("customer").map(String::as_str),
-        Some(customer),
-        "{status:?}"
-    );
-    assert_no_leak(status);
-}
-
-// ---------------------------------------------------------------------------------------------
-// CreateCustomer
-// ---------------------------------------------------------------------------------------------
 
 async fn create_reports_every_invalid_field_at_once(app: TestApp) {
     let customer = pb::Customer {
@@ -453,7 +405,7 @@ async fn rejected_create_stores_nothing(app: TestApp) {
     try_create(&app, request.clone()).await.expect_err("invalid tag");
     assert_eq!(count_all(&app).await, 0);
     let status = try_get(&app, "customers/acme").await.expect_err("nothing stored");
-    assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", "customers/acme");
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", "customers/acme");
 
     // The request id of a rejected create is not used up: the corrected retry creates.
     let mut corrected = request;
@@ -554,7 +506,7 @@ async fn unknown_names_are_not_found(app: TestApp) {
     let mut client = app.customers.clone();
     for name in ["customers/no-such-customer", uuid_name.as_str()] {
         let status = try_get(&app, name).await.expect_err(name);
-        assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
+        assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
 
         let status = client
             .delete_customer(pb::DeleteCustomerRequest {
@@ -563,7 +515,7 @@ async fn unknown_names_are_not_found(app: TestApp) {
             })
             .await
             .expect_err(name);
-        assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
+        assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
 
         let status = client
             .delete_customer(pb::DeleteCustomerRequest {
@@ -572,22 +524,22 @@ async fn unknown_names_are_not_found(app: TestApp) {
             })
             .await
             .expect_err(name);
-        assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
+        assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
 
         let status = client
             .undelete_customer(pb::UndeleteCustomerRequest { name: name.to_owned() })
             .await
             .expect_err(name);
-        assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
+        assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
 
         let status = try_batch_get(&app, vec![name.to_owned()]).await.expect_err(name);
-        assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
+        assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", name);
     }
 
     // An uppercase UUID names the same customer as its lowercase form.
     let upper = format!("customers/{}", uuid::Uuid::new_v4().to_string().to_uppercase());
     let status = try_get(&app, &upper).await.expect_err("unknown uppercase UUID");
-    assert_reason(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", &upper.to_lowercase());
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", &upper.to_lowercase());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -854,7 +806,7 @@ async fn update_of_an_unknown_customer_is_not_found(app: TestApp) {
         let status = try_update(&app, Some(input), &["display_name"])
             .await
             .expect_err("unknown");
-        assert_reason(
+        assert_error_info(
             &status,
             Code::NotFound,
             "CUSTOMER_NOT_FOUND",

@@ -7,9 +7,8 @@
 use std::collections::HashSet;
 
 use crm_api::crm::v1::customer_service_client::CustomerServiceClient;
-use crm_tests::{TestApp, create, e2e, organization, pb, reason};
+use crm_tests::{TestApp, assert_error_info, create, e2e, organization, pb};
 use tonic::{Code, Status, transport::Channel};
-use tonic_types::StatusExt;
 
 e2e!(
     update_with_a_mask_changes_only_the_masked_fields,
@@ -190,47 +189,6 @@ fn names(customers: &[pb::Customer]) -> Vec<&str> {
 fn instant(time: Option<&prost_types::Timestamp>) -> (i64, i32) {
     let time = time.expect("timestamp is set");
     (time.seconds, time.nanos)
-}
-
-/// Asserts the status carries `code` and an `ErrorInfo` with `reason`, domain `crm.v1` and
-/// metadata naming `customer`, and that its message is non-empty and leaks nothing internal.
-#[track_caller]
-fn assert_error(status: &Status, code: Code, expected_reason: &str, customer: &str) {
-    assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    assert_eq!(
-        reason(status),
-        Some((expected_reason.to_owned(), "crm.v1".to_owned())),
-        "{status:?}"
-    );
-    let info = status.get_details_error_info().expect("ErrorInfo");
-    assert_eq!(
-        info.metadata.get("customer").map(String::as_str),
-        Some(customer),
-        "{status:?}"
-    );
-    assert_no_leak(status);
-}
-
-/// An error's message is non-empty and says nothing about the storage behind the service.
-#[track_caller]
-fn assert_no_leak(status: &Status) {
-    assert!(!status.message().trim().is_empty(), "empty message: {status:?}");
-    let message = status.message().to_lowercase();
-    for word in [
-        "sql",
-        "database",
-        "constraint",
-        "sea_orm",
-        "sea-orm",
-        "duplicate key",
-        "panicked",
-        "unexpected:",
-    ] {
-        assert!(
-            !message.contains(word),
-            "the message leaks internals ({word}): {status:?}"
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,7 +466,7 @@ async fn update_with_a_stale_etag_is_aborted_and_changes_nothing(app: TestApp) {
         let status = update(&app, input, &paths)
             .await
             .expect_err("a stale etag must not win");
-        assert_error(&status, Code::Aborted, "ETAG_MISMATCH", &created.name);
+        assert_error_info(&status, Code::Aborted, "ETAG_MISMATCH", &created.name);
         assert_eq!(
             get(&app, &created.name).await.expect("get"),
             current,
@@ -538,7 +496,7 @@ async fn deleted_customer_is_hidden_from_get_list_and_batch_get(app: TestApp) {
     let status = get(&app, &created.name)
         .await
         .expect_err("a deleted customer is hidden from Get");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
 
     assert_eq!(names(&list_all(&app, false).await), vec![kept.name.as_str()]);
     let with_deleted = list_all(&app, true).await;
@@ -552,7 +510,7 @@ async fn deleted_customer_is_hidden_from_get_list_and_batch_get(app: TestApp) {
     let status = batch_get(&app, &[&kept.name, &created.name])
         .await
         .expect_err("batch get of a deleted customer");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
 }
 
 async fn deleted_customer_cannot_be_deleted_or_updated_again(app: TestApp) {
@@ -560,11 +518,11 @@ async fn deleted_customer_cannot_be_deleted_or_updated_again(app: TestApp) {
     let deleted = delete(&app, &created.name, "").await.expect("delete");
 
     let status = delete(&app, &created.name, "").await.expect_err("delete twice");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
     let status = delete(&app, &created.name, &deleted.etag)
         .await
         .expect_err("delete twice with the current etag");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
 
     let mut input = created.clone();
     input.etag = String::new();
@@ -572,12 +530,12 @@ async fn deleted_customer_cannot_be_deleted_or_updated_again(app: TestApp) {
     let status = update(&app, input.clone(), &["display_name"])
         .await
         .expect_err("update a deleted customer");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
     input.etag = deleted.etag.clone();
     let status = update(&app, input, &["display_name"])
         .await
         .expect_err("update a deleted customer with its etag");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name);
 
     let still = list_all(&app, true).await;
     assert_eq!(still, vec![deleted], "nothing changed");
@@ -592,7 +550,7 @@ async fn delete_with_a_stale_etag_is_aborted_and_deletes_nothing(app: TestApp) {
     let status = delete(&app, &created.name, &created.etag)
         .await
         .expect_err("stale etag");
-    assert_error(&status, Code::Aborted, "ETAG_MISMATCH", &created.name);
+    assert_error_info(&status, Code::Aborted, "ETAG_MISMATCH", &created.name);
     assert_eq!(get(&app, &created.name).await.expect("still there"), current);
 
     let deleted = delete(&app, &created.name, &current.etag)
@@ -622,7 +580,7 @@ async fn undelete_restores_a_deleted_customer(app: TestApp) {
     let status = delete(&app, &created.name, &deleted.etag)
         .await
         .expect_err("etag of the deleted state");
-    assert_error(&status, Code::Aborted, "ETAG_MISMATCH", &created.name);
+    assert_error_info(&status, Code::Aborted, "ETAG_MISMATCH", &created.name);
     delete(&app, &created.name, &restored.etag).await.expect("delete again");
 }
 
@@ -631,13 +589,13 @@ async fn undelete_of_a_live_customer_fails_with_customer_not_deleted(app: TestAp
     let status = undelete(&app, &created.name)
         .await
         .expect_err("undelete a live customer");
-    assert_error(&status, Code::AlreadyExists, "CUSTOMER_NOT_DELETED", &created.name);
+    assert_error_info(&status, Code::AlreadyExists, "CUSTOMER_NOT_DELETED", &created.name);
     assert_eq!(get(&app, &created.name).await.expect("get"), created, "nothing changed");
 
     delete(&app, &created.name, "").await.expect("delete");
     undelete(&app, &created.name).await.expect("undelete");
     let status = undelete(&app, &created.name).await.expect_err("undelete twice");
-    assert_error(&status, Code::AlreadyExists, "CUSTOMER_NOT_DELETED", &created.name);
+    assert_error_info(&status, Code::AlreadyExists, "CUSTOMER_NOT_DELETED", &created.name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,7 +698,7 @@ async fn reused_customer_id_fails_with_already_exists_even_when_deleted(app: Tes
     let created = create_request(&app, request("Acme Corp")).await.expect("create");
 
     let status = create_request(&app, request("Impostor")).await.expect_err("id taken");
-    assert_error(
+    assert_error_info(
         &status,
         Code::AlreadyExists,
         "CUSTOMER_ALREADY_EXISTS",
@@ -750,7 +708,7 @@ async fn reused_customer_id_fails_with_already_exists_even_when_deleted(app: Tes
     let mut with_request_id = request("Impostor");
     with_request_id.request_id = uuid::Uuid::new_v4().to_string();
     let status = create_request(&app, with_request_id).await.expect_err("id taken");
-    assert_error(
+    assert_error_info(
         &status,
         Code::AlreadyExists,
         "CUSTOMER_ALREADY_EXISTS",
@@ -761,7 +719,7 @@ async fn reused_customer_id_fails_with_already_exists_even_when_deleted(app: Tes
     let status = create_request(&app, request("Impostor"))
         .await
         .expect_err("id taken by a deleted customer");
-    assert_error(
+    assert_error_info(
         &status,
         Code::AlreadyExists,
         "CUSTOMER_ALREADY_EXISTS",
@@ -798,7 +756,7 @@ async fn batch_get_is_all_or_nothing(app: TestApp) {
     let status = batch_get(&app, &[&a.name, "customers/no-such-customer", &b.name])
         .await
         .expect_err("one is unknown");
-    assert_error(
+    assert_error_info(
         &status,
         Code::NotFound,
         "CUSTOMER_NOT_FOUND",
@@ -809,13 +767,13 @@ async fn batch_get_is_all_or_nothing(app: TestApp) {
     let status = batch_get(&app, &[&a.name, "customers/missing-one", "customers/missing-two"])
         .await
         .expect_err("two are unknown");
-    assert_error(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", "customers/missing-one");
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_NOT_FOUND", "customers/missing-one");
 
     delete(&app, &b.name, "").await.expect("delete");
     let status = batch_get(&app, &[&a.name, &b.name, "customers/missing-one"])
         .await
         .expect_err("one is deleted");
-    assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &b.name);
+    assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &b.name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -869,7 +827,7 @@ async fn concurrent_read_modify_write_increments_with_etags_lose_no_update(app: 
                             break;
                         }
                         Err(status) if status.code() == Code::Aborted => {
-                            assert_error(&status, Code::Aborted, "ETAG_MISMATCH", &name);
+                            assert_error_info(&status, Code::Aborted, "ETAG_MISMATCH", &name);
                             aborted += 1;
                         }
                         Err(status) => panic!("unexpected error: {status:?}"),
@@ -989,7 +947,7 @@ async fn concurrent_creates_with_one_customer_id_store_exactly_one_customer(app:
     for task in tasks {
         match task.await.expect("task") {
             Ok(created) => winners.push(created),
-            Err(status) => assert_error(
+            Err(status) => assert_error_info(
                 &status,
                 Code::AlreadyExists,
                 "CUSTOMER_ALREADY_EXISTS",
@@ -1024,7 +982,7 @@ async fn concurrent_deletes_and_undeletes_each_succeed_exactly_once(app: TestApp
     for task in tasks {
         match task.await.expect("task") {
             Ok(customer) => deleted.push(customer),
-            Err(status) => assert_error(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name),
+            Err(status) => assert_error_info(&status, Code::NotFound, "CUSTOMER_DELETED", &created.name),
         }
     }
     assert_eq!(deleted.len(), 1, "exactly one delete wins");
@@ -1045,7 +1003,7 @@ async fn concurrent_deletes_and_undeletes_each_succeed_exactly_once(app: TestApp
     for task in tasks {
         match task.await.expect("task") {
             Ok(customer) => restored.push(customer),
-            Err(status) => assert_error(&status, Code::AlreadyExists, "CUSTOMER_NOT_DELETED", &created.name),
+            Err(status) => assert_error_info(&status, Code::AlreadyExists, "CUSTOMER_NOT_DELETED", &created.name),
         }
     }
     assert_eq!(restored.len(), 1, "exactly one undelete wins");

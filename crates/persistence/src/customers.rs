@@ -78,6 +78,17 @@ async fn with_tags<C: ConnectionTrait>(conn: &C, rows: Vec<customer::Model>) -> 
         .collect()
 }
 
+/// The one customer `select` finds, with its tags.
+async fn find_one<C: ConnectionTrait>(
+    conn: &C,
+    select: sea_orm::Select<customer::Entity>,
+) -> Result<Option<Customer>, CustomerError> {
+    let Some(row) = select.one(conn).await.map_err(unexpected)? else {
+        return Ok(None);
+    };
+    Ok(with_tags(conn, vec![row]).await?.pop())
+}
+
 impl CustomerRepository for SqlCustomerRepository {
     async fn insert(&self, customer: &Customer, request_id: Option<RequestId>) -> Result<(), CustomerError> {
         let result = async {
@@ -98,15 +109,7 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn find(&self, id: &CustomerId) -> Result<Option<Customer>, CustomerError> {
-        let conn = self.db.connection();
-        let Some(row) = customer::Entity::find_by_id(id.as_str())
-            .one(conn)
-            .await
-            .map_err(unexpected)?
-        else {
-            return Ok(None);
-        };
-        Ok(with_tags(conn, vec![row]).await?.pop())
+        find_one(self.db.connection(), customer::Entity::find_by_id(id.as_str())).await
     }
 
     async fn find_many(&self, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {
@@ -123,16 +126,8 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn find_by_request_id(&self, request_id: RequestId) -> Result<Option<Customer>, CustomerError> {
-        let conn = self.db.connection();
-        let Some(row) = customer::Entity::find()
-            .filter(customer::Column::RequestId.eq(request_id.to_text()))
-            .one(conn)
-            .await
-            .map_err(unexpected)?
-        else {
-            return Ok(None);
-        };
-        Ok(with_tags(conn, vec![row]).await?.pop())
+        let select = customer::Entity::find().filter(customer::Column::RequestId.eq(request_id.to_text()));
+        find_one(self.db.connection(), select).await
     }
 
     async fn replace(&self, customer: &Customer, expected: Version) -> Result<(), CustomerError> {
