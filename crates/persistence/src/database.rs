@@ -62,6 +62,14 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The error of one direct (unpooled) PostgreSQL connection attempt, if it fails.
+async fn direct_postgres_error(url: &str) -> Option<DbErr> {
+    use sea_orm::sqlx::{ConnectOptions as _, postgres::PgConnectOptions};
+    let options: PgConnectOptions = url.parse().ok()?;
+    let attempt = tokio::time::timeout(Duration::from_secs(5), options.connect()).await.ok()?;
+    attempt.err().map(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())))
+}
+
 impl Database {
     /// Opens a pool to `url` (an SQLite file is created if missing when the URL says
     /// `mode=rwc`). SQLite runs in WAL mode with a busy timeout, so readers do not block the
@@ -83,7 +91,7 @@ impl Database {
             .max_connections(max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(5))
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|opts| {
                 opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -91,12 +99,18 @@ impl Database {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
-        let connection = sea_orm::Database::connect(options)
-            .await
-            .map_err(|cause| ConnectError::Connect {
-                url: display_url.clone(),
-                cause,
-            })?;
+        let connection = match sea_orm::Database::connect(options).await {
+            Ok(connection) => connection,
+            Err(cause) => {
+                let cause = match backend {
+                    // The pool only says it "timed out"; one direct attempt names the real
+                    // cause (connection refused, unknown host, authentication failed, ...).
+                    Backend::Postgres => direct_postgres_error(url).await.unwrap_or(cause),
+                    Backend::Sqlite => cause,
+                };
+                return Err(ConnectError::Connect { url: display_url, cause });
+            }
+        };
         Ok(Self {
             connection,
             backend,
