@@ -6,11 +6,17 @@
 //!   which can only hold a valid value ("parse, don't validate").
 //! - [`filter`]: the AIP-160 filter language, parsed into a typed [`filter::Filter`].
 //! - [`listing`]: ordering, page sizes and keyset cursors for listing customers.
-//! - [`error`]: [`error::DomainError`], the cases a caller can act on, and [`error::Violations`],
+//! - [`error`]: [`error::CustomerError`], the cases a caller can act on, and [`error::Violations`],
 //!   which collects every invalid field of a request at once.
 //! - [`ports`]: the traits persistence implements, with their error contracts.
 //! - [`caller`]: who is calling; the seam where authentication plugs in.
+//! - [`access`]: access control: permissions, principals, roles and scoped role bindings, and
+//!   [`access::AccessSnapshot`], the in-memory authorizer that decides and explains.
 
+#[macro_use]
+mod macros;
+
+pub mod access;
 pub mod caller;
 pub mod customer;
 pub mod error;

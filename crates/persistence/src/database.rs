@@ -66,8 +66,12 @@ pub fn redact_url(url: &str) -> String {
 async fn direct_postgres_error(url: &str) -> Option<DbErr> {
     use sea_orm::sqlx::{ConnectOptions as _, postgres::PgConnectOptions};
     let options: PgConnectOptions = url.parse().ok()?;
-    let attempt = tokio::time::timeout(Duration::from_secs(5), options.connect()).await.ok()?;
-    attempt.err().map(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())))
+    let attempt = tokio::time::timeout(Duration::from_secs(5), options.connect())
+        .await
+        .ok()?;
+    attempt
+        .err()
+        .map(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())))
 }
 
 impl Database {
@@ -108,7 +112,10 @@ impl Database {
                     Backend::Postgres => direct_postgres_error(url).await.unwrap_or(cause),
                     Backend::Sqlite => cause,
                 };
-                return Err(ConnectError::Connect { url: display_url, cause });
+                return Err(ConnectError::Connect {
+                    url: display_url,
+                    cause,
+                });
             }
         };
         Ok(Self {

@@ -1,0 +1,61 @@
+//! Access control (客户端分级管理): who may do what to which customer, decided in memory and
+//! explained.
+//!
+//! The model is DESIGN.md §3. A [`Principal`] (a user or a service account) holds
+//! [`RoleBinding`]s; each binding gives it one [`Role`], a named [`PermissionSet`], with a
+//! [`Scope`] that says which customers the role applies to (ALL, its DEPARTMENT's, or those it
+//! OWNS) and an optional expiry. Decisions are deny by default: a permission is granted when some
+//! live binding of an enabled principal grants it for that customer.
+//!
+//! Everything here is pure: no clock, no storage, no locks. The server loads principals, roles
+//! and bindings once, builds an immutable [`AccessSnapshot`] from them, and swaps in a new one
+//! whenever they change; each question is then a lookup of the principal plus a walk over that
+//! principal's own bindings, so its cost does not grow with the number of bindings in the system.
+//!
+//! # Layout
+//! - [`permission`]: [`Permission`], the fixed list of `resource.verb` permissions, and the bit
+//!   set [`PermissionSet`].
+//! - [`principal`]: [`Principal`] with its [`PrincipalKind`], [`StaffLevel`] and
+//!   [`PrincipalDisplayName`].
+//! - [`role`]: [`RoleName`], [`Role`], and the built-in roles ([`BuiltInRole`],
+//!   [`built_in_roles`]), whose permissions are tabled on [`built_in_roles`].
+//! - [`binding`]: [`RoleBinding`], its [`BindingId`] and its [`Scope`].
+//! - [`decision`]: what a decision needs to know about a customer ([`CustomerFacts`]) and what it
+//!   answers ([`Decision`], [`Reason`]).
+//! - [`snapshot`]: [`AccessSnapshot`], the in-memory index that answers
+//!   [`check`](AccessSnapshot::check), [`check_global`](AccessSnapshot::check_global),
+//!   [`list_scope`](AccessSnapshot::list_scope) (as a [`ListScope`]) and
+//!   [`effective_permissions`](AccessSnapshot::effective_permissions).
+
+use crate::customer::values::InvalidValue;
+
+pub mod binding;
+pub mod decision;
+pub mod permission;
+pub mod principal;
+pub mod role;
+pub mod snapshot;
+
+pub use self::binding::{BindingId, RoleBinding, Scope};
+pub use self::decision::{CustomerFacts, Decision, Reason};
+pub use self::permission::{Permission, PermissionSet};
+pub use self::principal::{Principal, PrincipalDisplayName, PrincipalKind, StaffLevel};
+pub use self::role::{BuiltInRole, Role, RoleName, RoleTitle, built_in_roles};
+pub use self::snapshot::{AccessSnapshot, ListScope};
+
+/// Trims `raw` and accepts it if it has 1 to `max_chars` characters and no control characters.
+fn parse_text(raw: &str, max_chars: usize) -> Result<String, InvalidValue> {
+    let trimmed = raw.trim();
+    let count = trimmed.chars().count();
+    if count == 0 || count > max_chars {
+        return Err(InvalidValue(format!(
+            "must be 1 to {max_chars} characters after trimming, got {count}"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(InvalidValue(
+            "must not contain control characters such as line breaks or tabs".to_owned(),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}

@@ -1,0 +1,60 @@
+//! Macros shared by the domain's modules.
+
+/// Defines a closed enumeration with a `SCREAMING_SNAKE` name (as in the proto, without the type
+/// prefix) and a stable storage code for each value.
+macro_rules! coded_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = ($code:literal, $label:literal)),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order, which is also storage code order.
+            pub const ALL: [Self; [$($code),+].len()] = [$(Self::$variant),+];
+
+            /// Returns the value's `SCREAMING_SNAKE` name as the proto spells it, without the type
+            /// prefix.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label),+
+                }
+            }
+
+            /// Returns the value whose [`name`](Self::name) is exactly `name` (case-sensitive).
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($label => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// Returns the value's stable storage code; codes start at 1 and 0 is never used.
+            pub const fn code(self) -> i16 {
+                match self {
+                    $(Self::$variant => $code),+
+                }
+            }
+
+            /// Returns the value with storage code `code`, or `None` for an unknown code.
+            pub const fn from_code(code: i16) -> Option<Self> {
+                match code {
+                    $($code => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
