@@ -14,7 +14,12 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db?mode=rwc";
 
 /// `crmd`: the customer records, classification and access service (gRPC).
 #[derive(Debug, Parser)]
-#[command(name = "crmd", version, about, long_about = None)]
+#[command(
+    name = "crmd",
+    version,
+    about = "crmd: the customer records service (gRPC). Serves on 127.0.0.1:50051 with an SQLite file by default.",
+    long_about = None
+)]
 pub struct Cli {
     /// What to do; serving is the default.
     #[command(subcommand)]
