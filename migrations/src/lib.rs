@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_customers;
 mod m20261123_000002_create_service_secrets;
+mod m20261123_000003_create_access_control;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_customers::Migration),
             Box::new(m20261123_000002_create_service_secrets::Migration),
+            Box::new(m20261123_000003_create_access_control::Migration),
         ]
     }
 }

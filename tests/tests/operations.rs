@@ -282,7 +282,16 @@ async fn tables(url: &str) -> BTreeSet<String> {
     names
 }
 
-const SCHEMA_TABLES: [&str; 3] = ["customer_tags", "customers", "service_secrets"];
+const SCHEMA_TABLES: [&str; 8] = [
+    "api_keys",
+    "audit_events",
+    "customer_tags",
+    "customers",
+    "principals",
+    "role_bindings",
+    "roles",
+    "service_secrets",
+];
 
 async fn every_migration_goes_down_and_up_again(backend: Backend) {
     let Some(database) = TestDatabase::create(backend).await else {

@@ -4,8 +4,17 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use crate::{
-    customer::{Customer, RequestId, Version, values::CustomerId},
+    access::{
+        AccessSnapshot, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditQuery, BindingId, Principal, Role,
+        RoleBinding, RoleName,
+    },
+    customer::{
+        Customer, RequestId, Version,
+        values::{CustomerId, PrincipalName},
+    },
     error::CustomerError,
     listing::ListQuery,
 };
@@ -49,4 +58,142 @@ pub trait CustomerRepository: Send + Sync + 'static {
 
     /// Up to `limit` customers matching `query`, in its order, starting after its cursor.
     fn list(&self, query: &ListQuery, limit: u32) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;
+}
+
+/// How an [`AccessRepository`] operation failed. Every method may fail with
+/// [`AccessStoreError::Unexpected`]; the other cases are listed per method.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessStoreError {
+    /// The named principal, role, binding or key does not exist (the text is its name or id).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A principal, role, binding or key with this name, id or prefix already exists.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// Anything else, such as an unreachable database or a stored row that no longer parses.
+    /// Logged only, never shown to a caller.
+    #[error("unexpected: {0}")]
+    Unexpected(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AccessStoreError {
+    /// Wraps any error as [`AccessStoreError::Unexpected`].
+    pub fn unexpected(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unexpected(error.into())
+    }
+}
+
+/// Where principals, custom roles, role bindings, API keys and the audit log are stored.
+///
+/// Built-in roles are never stored: they are defined in code and implied by
+/// [`load_snapshot`](Self::load_snapshot). Every method may fail with
+/// [`AccessStoreError::Unexpected`]; other cases are listed per method. Writes are atomic: after an
+/// error nothing was written.
+pub trait AccessRepository: Send + Sync + 'static {
+    /// Stores a new principal.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::AlreadyExists`] when a principal has this name.
+    fn insert_principal(&self, principal: &Principal) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Replaces the stored principal of the same name (every field; its create time stays).
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] when no principal has this name.
+    fn update_principal(&self, principal: &Principal) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// The principal with this name; `None` if there is none.
+    fn get_principal(
+        &self,
+        name: &PrincipalName,
+    ) -> impl Future<Output = Result<Option<Principal>, AccessStoreError>> + Send;
+
+    /// Every principal, by name.
+    fn list_principals(&self) -> impl Future<Output = Result<Vec<Principal>, AccessStoreError>> + Send;
+
+    /// Stores a new custom role (its `built_in` flag is ignored).
+    ///
+    /// # Errors
+    /// [`AccessStoreError::AlreadyExists`] when a custom role has this name, or it is the name of
+    /// a built-in role (which always exists).
+    fn insert_role(&self, role: &Role) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Replaces the title and permissions of the custom role of the same name.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] when no custom role has this name (built-in roles are never
+    /// stored, so they cannot be updated).
+    fn update_role(&self, role: &Role) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Deletes the custom role with this name. Bindings of the role stay and grant nothing.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] when no custom role has this name.
+    fn delete_role(&self, name: &RoleName) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Every custom role, by name; never the built-in ones.
+    fn list_roles(&self) -> impl Future<Output = Result<Vec<Role>, AccessStoreError>> + Send;
+
+    /// Stores a new role binding. Its role need not exist (a binding of an unknown role grants
+    /// nothing).
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] naming the principal when it does not exist;
+    /// [`AccessStoreError::AlreadyExists`] when a binding has this id.
+    fn insert_binding(&self, binding: &RoleBinding) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Deletes the binding with this id.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] when no binding has this id.
+    fn delete_binding(&self, id: BindingId) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Every role binding, by id (which is creation order).
+    fn list_bindings(&self) -> impl Future<Output = Result<Vec<RoleBinding>, AccessStoreError>> + Send;
+
+    /// Stores a new API key.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] naming the principal when it does not exist;
+    /// [`AccessStoreError::AlreadyExists`] when a key has this id or this prefix.
+    fn insert_api_key(&self, key: &ApiKeyRecord) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// The key with this prefix, revoked or expired or not; `None` if there is none.
+    fn find_api_key_by_prefix(
+        &self,
+        prefix: &ApiKeyPrefix,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, AccessStoreError>> + Send;
+
+    /// Revokes the key with this id at `time` and returns it as stored afterwards. Revoking a
+    /// revoked key changes nothing: the first revoke time stays.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] when no key has this id.
+    fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ApiKeyRecord, AccessStoreError>> + Send;
+
+    /// Every key of the principal (revoked and expired ones too), by id (creation order).
+    fn list_api_keys(
+        &self,
+        principal: &PrincipalName,
+    ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, AccessStoreError>> + Send;
+
+    /// Appends one event to the audit log.
+    ///
+    /// # Errors
+    /// [`AccessStoreError::AlreadyExists`] when an event has this id.
+    fn append_audit_event(&self, event: &AuditEvent) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// The events `query` selects, newest first by `(time, id)`.
+    fn list_audit_events(
+        &self,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, AccessStoreError>> + Send;
+
+    /// Everything a decision needs, read with one query per table: every principal, custom role
+    /// and binding, with the built-in roles implied.
+    fn load_snapshot(&self) -> impl Future<Output = Result<AccessSnapshot, AccessStoreError>> + Send;
 }

@@ -6,11 +6,14 @@
 //!   migrations, and the health check.
 //! - [`customers::SqlCustomerRepository`]: the domain's `CustomerRepository` port; rows are mapped
 //!   to domain values here and driver errors become `CustomerError` cases here.
+//! - [`access::SqlAccessRepository`]: the domain's `AccessRepository` port (principals, custom
+//!   roles, role bindings, API keys, the audit log, and the snapshot decisions are made from).
 //! - `query`: the translation of the domain's typed filter, ordering and cursor into SQL
 //!   conditions with bound values (no filter text ever reaches SQL).
 //! - [`secrets`]: random keys shared by all replicas through the database.
 //! - `entity`: the sea-orm entities, private to this crate.
 
+pub mod access;
 pub mod customers;
 mod database;
 mod entity;
@@ -18,5 +21,6 @@ mod mapping;
 mod query;
 pub mod secrets;
 
+pub use access::SqlAccessRepository;
 pub use customers::SqlCustomerRepository;
 pub use database::{Backend, ConnectError, Database, redact_url};

@@ -29,19 +29,24 @@
 
 use crate::customer::values::InvalidValue;
 
+pub mod audit;
 pub mod binding;
 pub mod decision;
+pub mod keys;
 pub mod permission;
 pub mod principal;
 pub mod role;
 pub mod snapshot;
 
+pub use self::audit::{AuditCursor, AuditEvent, AuditEventId, AuditOutcome, AuditQuery};
 pub use self::binding::{BindingId, RoleBinding, Scope};
 pub use self::decision::{CustomerFacts, Decision, Reason};
+pub use self::keys::{ApiKeyId, ApiKeyPrefix, ApiKeyRecord};
 pub use self::permission::{Permission, PermissionSet};
 pub use self::principal::{Principal, PrincipalDisplayName, PrincipalKind, StaffLevel};
 pub use self::role::{BuiltInRole, Role, RoleName, RoleTitle, built_in_roles};
 pub use self::snapshot::{AccessSnapshot, ListScope};
+pub use crate::ports::AccessStoreError;
 
 /// Trims `raw` and accepts it if it has 1 to `max_chars` characters and no control characters.
 fn parse_text(raw: &str, max_chars: usize) -> Result<String, InvalidValue> {

@@ -1,0 +1,181 @@
+//! The audit log: one append-only [`AuditEvent`] per mutation and per denied request or check,
+//! read newest first with an [`AuditQuery`].
+
+use std::fmt;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::customer::values::{InvalidValue, PrincipalName};
+
+coded_enum!(
+    /// How an audited request ended.
+    AuditOutcome {
+        /// The request was allowed (and, for a mutation, carried out) (`ALLOWED`).
+        Allowed = (1, "ALLOWED"),
+        /// The request was denied by access control (`DENIED`).
+        Denied = (2, "DENIED"),
+        /// The request was allowed but failed for another reason (`FAILED`).
+        Failed = (3, "FAILED"),
+    }
+);
+
+/// The id of an audit event: a UUID v7, so that ids sort by creation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuditEventId(uuid::Uuid);
+
+impl AuditEventId {
+    /// Generates a new id: a UUID v7.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// Accepts a UUID in hyphenated form, in either case.
+    ///
+    /// # Errors
+    /// Returns [`InvalidValue`] when `raw` is not 8-4-4-4-12 hexadecimal digits.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let hyphenated = raw.len() == 36 && raw.bytes().filter(|b| *b == b'-').count() == 4;
+        uuid::Uuid::try_parse(raw)
+            .ok()
+            .filter(|_| hyphenated)
+            .map(Self)
+            .ok_or_else(|| InvalidValue("must be a UUID (8-4-4-4-12 hexadecimal digits)".to_owned()))
+    }
+
+    /// Wraps a UUID read back from storage.
+    pub const fn from_uuid(uuid: uuid::Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// Returns the UUID.
+    pub const fn as_uuid(self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for AuditEventId {
+    /// Writes the UUID in lowercase hyphenated form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+/// One entry of the audit log: who did what to which resource, and how it ended. Never holds a
+/// key secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// The event's id.
+    pub id: AuditEventId,
+    /// When it happened, in whole microseconds (what both databases store).
+    pub time: DateTime<Utc>,
+    /// Who asked; `None` when the caller was not authenticated.
+    pub actor: Option<PrincipalName>,
+    /// What was asked, such as `customers.update` or the RPC's name.
+    pub action: String,
+    /// The resource name acted on, such as `customers/acme`.
+    pub resource: String,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// Free text for people, such as the deny reason.
+    pub detail: String,
+}
+
+impl AuditEvent {
+    /// A new event with a fresh id, at `time` truncated to whole microseconds.
+    pub fn new(
+        time: DateTime<Utc>,
+        actor: Option<PrincipalName>,
+        action: impl Into<String>,
+        resource: impl Into<String>,
+        outcome: AuditOutcome,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: AuditEventId::generate(),
+            time: time.trunc_subsecs(6),
+            actor,
+            action: action.into(),
+            resource: resource.into(),
+            outcome,
+            detail: detail.into(),
+        }
+    }
+
+    /// The position of this event in the log, to continue listing after it.
+    pub const fn cursor(&self) -> AuditCursor {
+        AuditCursor {
+            time: self.time,
+            id: self.id,
+        }
+    }
+}
+
+/// A position in the audit log, which is ordered newest first by `(time, id)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuditCursor {
+    /// The time of the last event seen.
+    pub time: DateTime<Utc>,
+    /// The id of the last event seen.
+    pub id: AuditEventId,
+}
+
+/// Which audit events to list: the newest `limit` events matching every given filter and older
+/// than `after`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only events of this actor.
+    pub actor: Option<PrincipalName>,
+    /// Only events on exactly this resource.
+    pub resource: Option<String>,
+    /// Only events with exactly this action.
+    pub action: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events strictly after this position in newest-first order (that is, older).
+    pub after: Option<AuditCursor>,
+    /// At most this many events.
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The newest `limit` events, unfiltered.
+    pub const fn newest(limit: u32) -> Self {
+        Self {
+            actor: None,
+            resource: None,
+            action: None,
+            since: None,
+            after: None,
+            limit,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_round_trips_name_and_code() {
+        for outcome in AuditOutcome::ALL {
+            assert_eq!(AuditOutcome::from_name(outcome.name()), Some(outcome));
+            assert_eq!(AuditOutcome::from_code(outcome.code()), Some(outcome));
+        }
+        assert_eq!(
+            AuditOutcome::ALL.map(AuditOutcome::name),
+            ["ALLOWED", "DENIED", "FAILED"]
+        );
+    }
+
+    #[test]
+    fn new_events_have_v7_ids_and_microsecond_times() {
+        let time = DateTime::from_timestamp(1_750_000_000, 123_456_789).unwrap();
+        let event = AuditEvent::new(time, None, "customers.get", "customers/acme", AuditOutcome::Denied, "");
+        assert_eq!(event.id.as_uuid().get_version_num(), 7);
+        assert_eq!(event.time.timestamp_subsec_nanos(), 123_456_000);
+        assert_eq!(event.cursor().id, event.id);
+        assert_eq!(AuditEventId::parse(&event.id.to_string()), Ok(event.id));
+        assert!(AuditEventId::parse("nope").is_err());
+    }
+}
