@@ -58,3 +58,50 @@ macro_rules! coded_enum {
         }
     };
 }
+
+/// Defines a `Copy` id type wrapping a UUID: server-assigned as v7 (so ids sort by creation
+/// time), parsed only from the hyphenated form, and displayed in lowercase hyphenated form.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(::uuid::Uuid);
+
+        impl $name {
+            /// Generates a new id: a UUID v7.
+            pub fn generate() -> Self {
+                Self(::uuid::Uuid::now_v7())
+            }
+
+            /// Accepts a UUID in hyphenated form, in either case.
+            ///
+            /// # Errors
+            /// Returns `InvalidValue` when `raw` is not 8-4-4-4-12 hexadecimal digits.
+            pub fn parse(raw: &str) -> Result<Self, $crate::customer::values::InvalidValue> {
+                let hyphenated = raw.len() == 36 && raw.bytes().filter(|b| *b == b'-').count() == 4;
+                ::uuid::Uuid::try_parse(raw).ok().filter(|_| hyphenated).map(Self).ok_or_else(|| {
+                    $crate::customer::values::InvalidValue(
+                        "must be a UUID (8-4-4-4-12 hexadecimal digits)".to_owned(),
+                    )
+                })
+            }
+
+            /// Wraps a UUID read back from storage.
+            pub const fn from_uuid(uuid: ::uuid::Uuid) -> Self {
+                Self(uuid)
+            }
+
+            /// Returns the UUID.
+            pub const fn as_uuid(self) -> ::uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            /// Writes the UUID in lowercase hyphenated form.
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+    };
+}

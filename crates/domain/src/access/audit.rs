@@ -1,11 +1,9 @@
 //! The audit log: one append-only [`AuditEvent`] per mutation and per denied request or check,
 //! read newest first with an [`AuditQuery`].
 
-use std::fmt;
-
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::customer::values::{InvalidValue, PrincipalName};
+use crate::customer::values::PrincipalName;
 
 coded_enum!(
     /// How an audited request ended.
@@ -19,46 +17,10 @@ coded_enum!(
     }
 );
 
-/// The id of an audit event: a UUID v7, so that ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AuditEventId(uuid::Uuid);
-
-impl AuditEventId {
-    /// Generates a new id: a UUID v7.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    /// Accepts a UUID in hyphenated form, in either case.
-    ///
-    /// # Errors
-    /// Returns [`InvalidValue`] when `raw` is not 8-4-4-4-12 hexadecimal digits.
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let hyphenated = raw.len() == 36 && raw.bytes().filter(|b| *b == b'-').count() == 4;
-        uuid::Uuid::try_parse(raw)
-            .ok()
-            .filter(|_| hyphenated)
-            .map(Self)
-            .ok_or_else(|| InvalidValue("must be a UUID (8-4-4-4-12 hexadecimal digits)".to_owned()))
-    }
-
-    /// Wraps a UUID read back from storage.
-    pub const fn from_uuid(uuid: uuid::Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// Returns the UUID.
-    pub const fn as_uuid(self) -> uuid::Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for AuditEventId {
-    /// Writes the UUID in lowercase hyphenated form.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
-    }
-}
+uuid_id!(
+    /// The id of an audit event: a UUID v7, so that ids sort by creation time.
+    AuditEventId
+);
 
 /// One entry of the audit log: who did what to which resource, and how it ended. Never holds a
 /// key secret.

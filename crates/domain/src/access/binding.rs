@@ -1,12 +1,10 @@
 //! Role bindings: a principal holds a role, for a scope of customers, possibly until a deadline.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 
 use super::decision::CustomerFacts;
 use super::role::RoleName;
-use crate::customer::values::{Department, InvalidValue, PrincipalName};
+use crate::customer::values::{Department, PrincipalName};
 
 coded_enum!(
     /// Which customers a binding's role applies to. It matters only for customer-scoped
@@ -47,46 +45,10 @@ impl Scope {
     }
 }
 
-/// The id of a role binding: a UUID, server-assigned as v7 so that ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BindingId(uuid::Uuid);
-
-impl BindingId {
-    /// Generates a new id: a UUID v7.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    /// Accepts a UUID in hyphenated form, in either case.
-    ///
-    /// # Errors
-    /// Returns [`InvalidValue`] when `raw` is not 8-4-4-4-12 hexadecimal digits.
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let hyphenated = raw.len() == 36 && raw.bytes().filter(|b| *b == b'-').count() == 4;
-        uuid::Uuid::try_parse(raw)
-            .ok()
-            .filter(|_| hyphenated)
-            .map(Self)
-            .ok_or_else(|| InvalidValue("must be a UUID (8-4-4-4-12 hexadecimal digits)".to_owned()))
-    }
-
-    /// Wraps a UUID read back from storage.
-    pub const fn from_uuid(uuid: uuid::Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// Returns the UUID.
-    pub const fn as_uuid(self) -> uuid::Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for BindingId {
-    /// Writes the UUID in lowercase hyphenated form.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
-    }
-}
+uuid_id!(
+    /// The id of a role binding: a UUID, server-assigned as v7 so that ids sort by creation time.
+    BindingId
+);
 
 /// A grant: `principal` holds `role` for the customers in `scope`, until `expire_time` if set.
 #[derive(Clone, Debug, PartialEq, Eq)]

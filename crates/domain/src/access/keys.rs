@@ -8,46 +8,10 @@ use chrono::{DateTime, Utc};
 
 use crate::customer::values::{InvalidValue, PrincipalName};
 
-/// The id of an API key: a UUID, server-assigned as v7 so that ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ApiKeyId(uuid::Uuid);
-
-impl ApiKeyId {
-    /// Generates a new id: a UUID v7.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    /// Accepts a UUID in hyphenated form, in either case.
-    ///
-    /// # Errors
-    /// Returns [`InvalidValue`] when `raw` is not 8-4-4-4-12 hexadecimal digits.
-    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let hyphenated = raw.len() == 36 && raw.bytes().filter(|b| *b == b'-').count() == 4;
-        uuid::Uuid::try_parse(raw)
-            .ok()
-            .filter(|_| hyphenated)
-            .map(Self)
-            .ok_or_else(|| InvalidValue("must be a UUID (8-4-4-4-12 hexadecimal digits)".to_owned()))
-    }
-
-    /// Wraps a UUID read back from storage.
-    pub const fn from_uuid(uuid: uuid::Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// Returns the UUID.
-    pub const fn as_uuid(self) -> uuid::Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for ApiKeyId {
-    /// Writes the UUID in lowercase hyphenated form.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
-    }
-}
+uuid_id!(
+    /// The id of an API key: a UUID, server-assigned as v7 so that ids sort by creation time.
+    ApiKeyId
+);
 
 /// The public part of an API key: exactly 8 characters of `[a-z0-9]`, unique among keys.
 ///
