@@ -243,6 +243,29 @@ macro_rules! e2e {
     };
 }
 
+/// Runs a test body that needs only a backend (not a running app) once per backend:
+/// `on_both_backends!(name, ...)` defines `name::sqlite` and `name::postgres`, each calling
+/// `name(backend)`. The body creates its database with [`TestDatabase::create`], which applies the
+/// same skip (loud) and CI (fail) rules as [`e2e!`].
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
 /// A valid organisation customer with the given display name.
 pub fn organization(display_name: &str) -> pb::Customer {
     pb::Customer {

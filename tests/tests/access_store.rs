@@ -580,25 +580,7 @@ async fn the_loaded_snapshot_answers_checks(backend: Backend) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(crm_tests::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(crm_tests::Backend::Postgres).await;
-                }
-            }
-        )+
-    };
-}
-
-on_both_backends!(
+crm_tests::on_both_backends!(
     principals_round_trip_and_report_duplicates_and_unknowns,
     custom_roles_round_trip_and_built_ins_are_never_stored,
     bindings_round_trip_and_need_an_existing_principal,

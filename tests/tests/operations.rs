@@ -345,25 +345,7 @@ async fn every_migration_goes_down_and_up_again(backend: Backend) {
     assert_eq!(listed.customers, vec![created]);
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(crm_tests::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(crm_tests::Backend::Postgres).await;
-                }
-            }
-        )+
-    };
-}
-
-on_both_backends!(
+crm_tests::on_both_backends!(
     every_migration_goes_down_and_up_again,
     crmd_migrate_applies_the_migrations_and_exits_zero
 );

@@ -43,6 +43,16 @@ impl SqlAccessRepository {
     }
 }
 
+/// `Ok` when a single-statement write touched a row, else `NotFound(key)`. A single statement is
+/// atomic on both backends, so these writes need no explicit transaction.
+fn found(rows_affected: u64, key: impl Into<String>) -> Result<(), AccessStoreError> {
+    if rows_affected == 0 {
+        Err(AccessStoreError::NotFound(key.into()))
+    } else {
+        Ok(())
+    }
+}
+
 fn unexpected(error: DbErr) -> AccessStoreError {
     AccessStoreError::unexpected(error)
 }
@@ -229,13 +239,11 @@ impl AccessRepository for SqlAccessRepository {
             version: Set(1),
             ..principal_fields(principal)
         };
-        async {
-            let txn = self.db.connection().begin().await?;
-            principal::Entity::insert(row).exec_without_returning(&txn).await?;
-            txn.commit().await
-        }
-        .await
-        .map_err(|error| insert_error(error, principal.name.as_str(), None))
+        principal::Entity::insert(row)
+            .exec_without_returning(self.db.connection())
+            .await
+            .map(drop)
+            .map_err(|error| insert_error(error, principal.name.as_str(), None))
     }
 
     async fn update_principal(&self, principal: &Principal) -> Result<(), AccessStoreError> {
@@ -243,23 +251,14 @@ impl AccessRepository for SqlAccessRepository {
             update_time: Set(now()),
             ..principal_fields(principal)
         };
-        let updated = async {
-            let txn = self.db.connection().begin().await?;
-            let result = principal::Entity::update_many()
-                .set(row)
-                .col_expr(principal::Column::Version, Expr::col(principal::Column::Version).add(1))
-                .filter(principal::Column::Name.eq(principal.name.as_str()))
-                .exec(&txn)
-                .await?;
-            txn.commit().await?;
-            Ok::<u64, DbErr>(result.rows_affected)
-        }
-        .await
-        .map_err(unexpected)?;
-        if updated == 0 {
-            return Err(AccessStoreError::NotFound(principal.name.as_str().to_owned()));
-        }
-        Ok(())
+        let result = principal::Entity::update_many()
+            .set(row)
+            .col_expr(principal::Column::Version, Expr::col(principal::Column::Version).add(1))
+            .filter(principal::Column::Name.eq(principal.name.as_str()))
+            .exec(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        found(result.rows_affected, principal.name.as_str())
     }
 
     async fn get_principal(&self, name: &PrincipalName) -> Result<Option<Principal>, AccessStoreError> {
@@ -294,13 +293,11 @@ impl AccessRepository for SqlAccessRepository {
             create_time: Set(time),
             update_time: Set(time),
         };
-        async {
-            let txn = self.db.connection().begin().await?;
-            role::Entity::insert(row).exec_without_returning(&txn).await?;
-            txn.commit().await
-        }
-        .await
-        .map_err(|error| insert_error(error, role.name.as_str(), None))
+        role::Entity::insert(row)
+            .exec_without_returning(self.db.connection())
+            .await
+            .map(drop)
+            .map_err(|error| insert_error(error, role.name.as_str(), None))
     }
 
     async fn update_role(&self, role: &Role) -> Result<(), AccessStoreError> {
@@ -311,37 +308,21 @@ impl AccessRepository for SqlAccessRepository {
             create_time: NotSet,
             update_time: Set(now()),
         };
-        let updated = async {
-            let txn = self.db.connection().begin().await?;
-            let result = role::Entity::update_many()
-                .set(row)
-                .filter(role::Column::Name.eq(role.name.as_str()))
-                .exec(&txn)
-                .await?;
-            txn.commit().await?;
-            Ok::<u64, DbErr>(result.rows_affected)
-        }
-        .await
-        .map_err(unexpected)?;
-        if updated == 0 {
-            return Err(AccessStoreError::NotFound(role.name.as_str().to_owned()));
-        }
-        Ok(())
+        let result = role::Entity::update_many()
+            .set(row)
+            .filter(role::Column::Name.eq(role.name.as_str()))
+            .exec(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        found(result.rows_affected, role.name.as_str())
     }
 
     async fn delete_role(&self, name: &RoleName) -> Result<(), AccessStoreError> {
-        let deleted = async {
-            let txn = self.db.connection().begin().await?;
-            let result = role::Entity::delete_by_id(name.as_str()).exec(&txn).await?;
-            txn.commit().await?;
-            Ok::<u64, DbErr>(result.rows_affected)
-        }
-        .await
-        .map_err(unexpected)?;
-        if deleted == 0 {
-            return Err(AccessStoreError::NotFound(name.as_str().to_owned()));
-        }
-        Ok(())
+        let result = role::Entity::delete_by_id(name.as_str())
+            .exec(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        found(result.rows_affected, name.as_str())
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>, AccessStoreError> {
@@ -364,28 +345,19 @@ impl AccessRepository for SqlAccessRepository {
             expire_time: Set(binding.expire_time),
             create_time: Set(now()),
         };
-        async {
-            let txn = self.db.connection().begin().await?;
-            role_binding::Entity::insert(row).exec_without_returning(&txn).await?;
-            txn.commit().await
-        }
-        .await
-        .map_err(|error| insert_error(error, &binding.id.to_string(), Some(&binding.principal)))
+        role_binding::Entity::insert(row)
+            .exec_without_returning(self.db.connection())
+            .await
+            .map(drop)
+            .map_err(|error| insert_error(error, &binding.id.to_string(), Some(&binding.principal)))
     }
 
     async fn delete_binding(&self, id: BindingId) -> Result<(), AccessStoreError> {
-        let deleted = async {
-            let txn = self.db.connection().begin().await?;
-            let result = role_binding::Entity::delete_by_id(id.to_string()).exec(&txn).await?;
-            txn.commit().await?;
-            Ok::<u64, DbErr>(result.rows_affected)
-        }
-        .await
-        .map_err(unexpected)?;
-        if deleted == 0 {
-            return Err(AccessStoreError::NotFound(id.to_string()));
-        }
-        Ok(())
+        let result = role_binding::Entity::delete_by_id(id.to_string())
+            .exec(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        found(result.rows_affected, id.to_string())
     }
 
     async fn list_bindings(&self) -> Result<Vec<RoleBinding>, AccessStoreError> {
@@ -401,19 +373,17 @@ impl AccessRepository for SqlAccessRepository {
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), AccessStoreError> {
         let row = api_key_row(key);
-        async {
-            let txn = self.db.connection().begin().await?;
-            api_key::Entity::insert(row).exec_without_returning(&txn).await?;
-            txn.commit().await
-        }
-        .await
-        .map_err(|error| {
-            insert_error(
-                error,
-                &format!("API key {} (prefix {})", key.id, key.prefix),
-                Some(&key.principal),
-            )
-        })
+        api_key::Entity::insert(row)
+            .exec_without_returning(self.db.connection())
+            .await
+            .map(drop)
+            .map_err(|error| {
+                insert_error(
+                    error,
+                    &format!("API key {} (prefix {})", key.id, key.prefix),
+                    Some(&key.principal),
+                )
+            })
     }
 
     async fn find_api_key_by_prefix(&self, prefix: &ApiKeyPrefix) -> Result<Option<ApiKeyRecord>, AccessStoreError> {
@@ -471,13 +441,11 @@ impl AccessRepository for SqlAccessRepository {
             outcome: Set(event.outcome.name().to_owned()),
             detail: Set(event.detail.clone()),
         };
-        async {
-            let txn = self.db.connection().begin().await?;
-            audit_event::Entity::insert(row).exec_without_returning(&txn).await?;
-            txn.commit().await
-        }
-        .await
-        .map_err(|error| insert_error(error, &event.id.to_string(), None))
+        audit_event::Entity::insert(row)
+            .exec_without_returning(self.db.connection())
+            .await
+            .map(drop)
+            .map_err(|error| insert_error(error, &event.id.to_string(), None))
     }
 
     async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AccessStoreError> {
