@@ -10,6 +10,8 @@ const PROTOS: &[&str] = &[
     "crm/v1/customer.proto",
     "crm/v1/customer_service.proto",
     "crm/v1/error_reason.proto",
+    "crm/v1/access.proto",
+    "crm/v1/access_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

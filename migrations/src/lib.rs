@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_customers;
 mod m20261123_000002_create_service_secrets;
 mod m20261123_000003_create_access_control;
+mod m20261123_000004_index_customer_scope;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_customers::Migration),
             Box::new(m20261123_000002_create_service_secrets::Migration),
             Box::new(m20261123_000003_create_access_control::Migration),
+            Box::new(m20261123_000004_index_customer_scope::Migration),
         ]
     }
 }

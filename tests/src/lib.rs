@@ -8,17 +8,25 @@
 //! `crm_test_<uuid>` and drops it afterwards); without it the PostgreSQL variant prints a loud
 //! SKIPPED line, and when `CI` is set it fails instead, so CI can never skip it silently.
 //!
+//! Every app starts with the bootstrap admin (`principals/admin`, role `admin`, scope ALL) and its
+//! key, which [`TestApp::customers`] and [`TestApp::access`] send with every call;
+//! [`TestApp::customers_as`] and [`TestApp::access_as`] call as someone else.
+//!
 //! Logs are quiet unless `TEST_LOG` is set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 use std::{net::SocketAddr, time::Duration};
 
-use crm_api::crm::v1::customer_service_client::CustomerServiceClient;
+use crm_api::crm::v1::{access_service_client::AccessServiceClient, customer_service_client::CustomerServiceClient};
 use crm_server::config::Settings;
 use sea_orm::ConnectionTrait;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 
 pub use crm_api::crm::v1 as pb;
 
@@ -37,6 +45,8 @@ pub enum Backend {
 /// A fresh database, removed on drop.
 #[derive(Debug)]
 pub enum TestDatabase {
+    /// Another app's database, shared by a replica; not removed by this handle.
+    Shared { url: String },
     /// SQLite: the directory holding the file.
     Sqlite { url: String, _dir: tempfile::TempDir },
     /// PostgreSQL: the admin URL and the created database's name.
@@ -86,7 +96,7 @@ impl TestDatabase {
     /// The URL of this database.
     pub fn url(&self) -> &str {
         match self {
-            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } | Self::Shared { url } => url,
         }
     }
 }
@@ -131,13 +141,47 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A running server with its own database and a connected client.
+/// Sends `authorization: Bearer <key>` with every call (or nothing, for `None`).
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// Sends `key`.
+    pub fn new(key: &str) -> Self {
+        Self(Some(format!("Bearer {key}").parse().expect("ASCII key")))
+    }
+
+    /// Sends no credentials.
+    pub fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A `CustomerService` client that authenticates with a key.
+pub type CustomersClient = CustomerServiceClient<InterceptedService<Channel, Bearer>>;
+/// An `AccessService` client that authenticates with a key.
+pub type AccessClient = AccessServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// A running server with its own database and connected clients.
 #[derive(Debug)]
 pub struct TestApp {
     /// Where the server listens.
     pub addr: SocketAddr,
-    /// A client of `crm.v1.CustomerService`.
-    pub customers: CustomerServiceClient<Channel>,
+    /// A client of `crm.v1.CustomerService`, calling as the bootstrap admin.
+    pub customers: CustomersClient,
+    /// A client of `crm.v1.AccessService`, calling as the bootstrap admin.
+    pub access: AccessClient,
+    /// The bootstrap admin's API key.
+    pub admin_key: String,
     /// The channel, for other clients (health, reflection).
     pub channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
@@ -159,12 +203,36 @@ impl TestApp {
         Some(Self::spawn_on(database, |_| {}).await)
     }
 
-    /// Starts a server on `database` with settings adjusted by `configure`.
+    /// Starts a server on `database` with settings adjusted by `configure`. The database is
+    /// migrated and given its bootstrap admin first (as `crmd` does on first start), so that the
+    /// admin's key is known to the test.
     pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
+        let db = crm_persistence::Database::connect(database.url(), 1)
+            .await
+            .expect("connect to the test database");
+        db.migrate().await.expect("migrate the test database");
+        let admin_key = match crm_server::bootstrap::first_start(&db).await.expect("bootstrap") {
+            Some(key) => key,
+            None => crm_server::bootstrap::new_admin_key(&db).await.expect("admin key"),
+        };
+        db.close().await;
+        Self::start(database, admin_key, configure).await
+    }
+
+    /// Starts a second server (a replica) on this app's database, sharing its admin.
+    pub async fn spawn_replica(&self, configure: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::Shared {
+            url: self.database.url().to_owned(),
+        };
+        Self::start(database, self.admin_key.clone(), configure).await
+    }
+
+    async fn start(database: TestDatabase, admin_key: String, configure: impl FnOnce(&mut Settings)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             crm_server::telemetry::init(crm_server::config::LogFormat::Text, "info");
         }
         let mut settings = Settings::with_database(database.url());
+        settings.admin_key_file = std::env::temp_dir().join(format!("crm-test-admin-{}.key", uuid::Uuid::new_v4()));
         settings.db_max_connections = 5;
         settings.shutdown_grace = Duration::from_secs(5);
         configure(&mut settings);
@@ -185,14 +253,27 @@ impl TestApp {
             .connect()
             .await
             .expect("connect");
+        let bearer = Bearer::new(&admin_key);
         Self {
             addr,
-            customers: CustomerServiceClient::new(channel.clone()),
+            customers: CustomerServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            access: AccessServiceClient::with_interceptor(channel.clone(), bearer),
+            admin_key,
             channel,
             shutdown: Some(tx),
             server: Some(server),
             database,
         }
+    }
+
+    /// A `CustomerService` client calling with `key` (`None`: without credentials).
+    pub fn customers_as(&self, key: Option<&str>) -> CustomersClient {
+        CustomerServiceClient::with_interceptor(self.channel.clone(), key.map_or_else(Bearer::none, Bearer::new))
+    }
+
+    /// An `AccessService` client calling with `key` (`None`: without credentials).
+    pub fn access_as(&self, key: Option<&str>) -> AccessClient {
+        AccessServiceClient::with_interceptor(self.channel.clone(), key.map_or_else(Bearer::none, Bearer::new))
     }
 
     /// Stops the server gracefully and returns its outcome.

@@ -784,13 +784,13 @@ const WRITERS: usize = 8;
 const WRITES_PER_WRITER: usize = 25;
 
 /// A client on its own connection, as a separate process would have.
-async fn own_client(app: &TestApp) -> CustomerServiceClient<Channel> {
+async fn own_client(app: &TestApp) -> crm_tests::CustomersClient {
     let channel = Channel::from_shared(format!("http://{}", app.addr))
         .expect("uri")
         .connect()
         .await
         .expect("connect");
-    CustomerServiceClient::new(channel)
+    CustomerServiceClient::with_interceptor(channel, crm_tests::Bearer::new(&app.admin_key))
 }
 
 async fn concurrent_read_modify_write_increments_with_etags_lose_no_update(app: TestApp) {

@@ -542,7 +542,16 @@ fn crmd_with_an_unreachable_database_exits_non_zero_naming_the_url_without_its_p
 async fn crmd_serves_on_the_logged_address_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("crm.db").display());
-    let mut crmd = Crmd::start(&["--listen-addr", "127.0.0.1:0", "--database-url", &url]);
+    let key_file = dir.path().join("admin.key");
+    let key_file_arg = key_file.display().to_string();
+    let mut crmd = Crmd::start(&[
+        "--listen-addr",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+        "--admin-key-file",
+        &key_file_arg,
+    ]);
 
     let line = crmd.wait_for_line("`crmd listening` log line", |line| line.contains("crmd listening"));
     let addr: std::net::SocketAddr = line
@@ -558,7 +567,27 @@ async fn crmd_serves_on_the_logged_address_and_exits_zero_on_sigterm() {
         .connect()
         .await
         .expect("connect to crmd");
-    let mut customers = pb::customer_service_client::CustomerServiceClient::new(channel.clone());
+    // First start: the admin key was written to the key file, readable by the owner only.
+    let admin_key = std::fs::read_to_string(&key_file).expect("admin key file").trim().to_owned();
+    assert!(admin_key.starts_with("crm_"), "{admin_key}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the key file must be owner-only, is {mode:o}");
+    }
+    let mut anonymous = pb::customer_service_client::CustomerServiceClient::new(channel.clone());
+    let refused = anonymous
+        .get_customer(pb::GetCustomerRequest {
+            name: "customers/no-such-customer".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+
+    let mut customers = pb::customer_service_client::CustomerServiceClient::with_interceptor(
+        channel.clone(),
+        crm_tests::Bearer::new(&admin_key),
+    );
     let missing = customers
         .get_customer(pb::GetCustomerRequest {
             name: "customers/no-such-customer".into(),
@@ -586,6 +615,8 @@ async fn crmd_serves_on_the_logged_address_and_exits_zero_on_sigterm() {
     );
     assert!(output.contains("shutting down"), "{output}");
     assert!(!output.contains("panicked"), "{output}");
+    assert!(output.contains("first start"), "the first start says where the key is:\n{output}");
+    assert!(!output.contains(&admin_key), "the admin key leaked into the log:\n{output}");
     assert!(dir.path().join("crm.db").exists());
 }
 

@@ -1,21 +1,27 @@
-//! Who is calling. This is the seam where authentication plugs in: a transport layer in front of
-//! every service turns the request's credentials into a [`Caller`] and attaches it to the
-//! request; handlers read it and (once access control exists) ask the domain's authorizer about
-//! it. Today every call is allowed and every caller is [`Caller::Anonymous`].
+//! Who is calling. The server's authentication layer turns the request's API key into a
+//! [`Caller`] and attaches it to the request; handlers read it and ask the domain's authorizer
+//! ([`Authorizer`](crate::access::Authorizer)) about it. There is no anonymous caller: a request
+//! without a valid key never reaches a handler.
 
-/// The authenticated identity behind a request.
+use std::fmt;
+
+use crate::access::{ApiKeyId, ApiKeyPrefix};
+use crate::customer::values::PrincipalName;
+
+/// The authenticated identity behind a request: the principal and the key it used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// No credentials were checked. Until access control lands, every request is anonymous and
-    /// allowed.
-    Anonymous,
+pub struct Caller {
+    /// The principal the key belongs to.
+    pub principal: PrincipalName,
+    /// The id of the key used.
+    pub key_id: ApiKeyId,
+    /// The key's public prefix, for logs (never the secret).
+    pub key_prefix: ApiKeyPrefix,
 }
 
-impl Caller {
-    /// A short, loggable description of the caller (never a secret).
-    pub fn describe(&self) -> &str {
-        match self {
-            Self::Anonymous => "anonymous",
-        }
+impl fmt::Display for Caller {
+    /// Writes the principal and the key's public prefix, such as `principals/alice (key ab12cd34)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (key {})", self.principal, self.key_prefix)
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::access::Denial;
 use crate::customer::values::{CustomerId, InvalidValue};
 
 /// One invalid field of a request: its path as written in the request
@@ -118,6 +119,13 @@ pub enum CustomerError {
     /// The etag sent (or the version read) no longer matches: someone else wrote in between.
     #[error("customer {0} was changed by someone else; read it again and retry")]
     EtagMismatch(CustomerId),
+    /// The caller lacks the permission for this customer (or for customers at all).
+    #[error("{0}")]
+    PermissionDenied(Denial),
+    /// A list filter names a contact field (its path, such as `contact.email`) that the caller
+    /// sees masked on some customers it may list, so filtering on it would reveal the value.
+    #[error("filtering on {0} needs customers.read_contact for every customer you may list")]
+    ContactFieldHidden(&'static str),
     /// Anything else (the database is down, a row cannot be decoded, …). The message is for logs
     /// only and never reaches a caller.
     #[error("unexpected: {0}")]

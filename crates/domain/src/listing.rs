@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
+    access::ListScope,
     customer::{Customer, values::CustomerId, values::InvalidValue},
     filter::Filter,
 };
@@ -240,6 +241,9 @@ pub struct ListQuery {
     pub page_size: PageSize,
     /// Where the page starts; `None` for the first page.
     pub after: Option<Cursor>,
+    /// Which customers the caller may see at all (from the authorizer); persistence adds it to
+    /// the query as a condition, so filters, order and paging apply within it.
+    pub scope: ListScope,
 }
 
 /// One page of customers.

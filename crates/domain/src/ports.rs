@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     access::{
-        AccessSnapshot, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditQuery, BindingId, Principal, Role,
-        RoleBinding, RoleName,
+        AccessSnapshot, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditQuery, BindingId, CustomerFacts,
+        Principal, Role, RoleBinding, RoleName,
     },
     customer::{
         Customer, RequestId, Version,
@@ -41,6 +41,18 @@ pub trait CustomerRepository: Send + Sync + 'static {
     /// The customers with these ids that exist (deleted or not), in any order, each once.
     fn find_many(&self, ids: &[CustomerId]) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;
 
+    /// The owner and department of the customer with this id (deleted or not), read by primary
+    /// key without the rest of the row; `None` if there is no such customer. Access decisions
+    /// need only these.
+    fn find_facts(&self, id: &CustomerId) -> impl Future<Output = Result<Option<CustomerFacts>, CustomerError>> + Send;
+
+    /// The facts of the customers with these ids that exist (deleted or not), in any order, each
+    /// once, in one query.
+    fn find_facts_many(
+        &self,
+        ids: &[CustomerId],
+    ) -> impl Future<Output = Result<Vec<(CustomerId, CustomerFacts)>, CustomerError>> + Send;
+
     /// The customer that the create with this request id made, if any.
     fn find_by_request_id(
         &self,
@@ -56,7 +68,8 @@ pub trait CustomerRepository: Send + Sync + 'static {
     fn replace(&self, customer: &Customer, expected: Version)
     -> impl Future<Output = Result<(), CustomerError>> + Send;
 
-    /// Up to `limit` customers matching `query`, in its order, starting after its cursor.
+    /// Up to `limit` customers matching `query` (its filter **and** its scope), in its order,
+    /// starting after its cursor. [`ListScope::Nothing`](crate::access::ListScope::Nothing) returns nothing without querying.
     fn list(&self, query: &ListQuery, limit: u32) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;
 }
 
@@ -107,6 +120,13 @@ pub trait AccessRepository: Send + Sync + 'static {
         &self,
         name: &PrincipalName,
     ) -> impl Future<Output = Result<Option<Principal>, AccessStoreError>> + Send;
+
+    /// Deletes the principal with this name together with its role bindings and API keys (its
+    /// audit events stay).
+    ///
+    /// # Errors
+    /// [`AccessStoreError::NotFound`] when no principal has this name.
+    fn delete_principal(&self, name: &PrincipalName) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
 
     /// Every principal, by name.
     fn list_principals(&self) -> impl Future<Output = Result<Vec<Principal>, AccessStoreError>> + Send;
@@ -175,6 +195,10 @@ pub trait AccessRepository: Send + Sync + 'static {
         time: DateTime<Utc>,
     ) -> impl Future<Output = Result<ApiKeyRecord, AccessStoreError>> + Send;
 
+    /// Every key that is not revoked (expired ones too), of every principal, by id: what the
+    /// server holds in memory to authenticate requests without a query per call.
+    fn list_unrevoked_api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>, AccessStoreError>> + Send;
+
     /// Every key of the principal (revoked and expired ones too), by id (creation order).
     fn list_api_keys(
         &self,
@@ -186,6 +210,12 @@ pub trait AccessRepository: Send + Sync + 'static {
     /// # Errors
     /// [`AccessStoreError::AlreadyExists`] when an event has this id.
     fn append_audit_event(&self, event: &AuditEvent) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
+
+    /// Appends several events to the audit log in one statement (all or none).
+    ///
+    /// # Errors
+    /// [`AccessStoreError::AlreadyExists`] when an event has one of these ids.
+    fn append_audit_events(&self, events: &[AuditEvent]) -> impl Future<Output = Result<(), AccessStoreError>> + Send;
 
     /// The events `query` selects, newest first by `(time, id)`.
     fn list_audit_events(

@@ -2,7 +2,7 @@
 //!
 //! Principals, custom roles, role bindings, API keys and audit events each live in their own
 //! table (see the `create_access_control` migration). Built-in roles are never stored; the
-//! snapshot adds them. Every write is one transaction; driver errors become
+//! snapshot adds them. Every write is one statement or one transaction; driver errors become
 //! [`AccessStoreError`] cases here, and a stored row that no longer parses is
 //! [`AccessStoreError::Unexpected`] naming the table, row and column, never a panic.
 
@@ -21,7 +21,7 @@ use crm_domain::{
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -207,6 +207,34 @@ fn api_key_from_row(row: api_key::Model) -> Result<ApiKeyRecord, AccessStoreErro
     })
 }
 
+fn audit_event_row(event: &AuditEvent) -> audit_event::ActiveModel {
+    audit_event::ActiveModel {
+        id: Set(event.id.to_string()),
+        time: Set(event.time),
+        actor: Set(event.actor.as_ref().map(|actor| actor.as_str().to_owned())),
+        action: Set(event.action.clone()),
+        resource: Set(event.resource.clone()),
+        outcome: Set(event.outcome.name().to_owned()),
+        detail: Set(event.detail.clone()),
+    }
+}
+
+/// The most audit events one `INSERT` writes: 7 bound values each stays far below SQLite's
+/// 32,766 and PostgreSQL's 65,535 parameters per statement. Larger batches are written in chunks
+/// of this size inside one transaction, so they are still all or none.
+const AUDIT_EVENTS_PER_INSERT: usize = 1000;
+
+/// Writes `events` (at least one) with one multi-row `INSERT` per
+/// [`AUDIT_EVENTS_PER_INSERT`] events, all in `conn`.
+async fn insert_audit_events<C: ConnectionTrait>(conn: &C, events: &[AuditEvent]) -> Result<(), DbErr> {
+    for chunk in events.chunks(AUDIT_EVENTS_PER_INSERT) {
+        audit_event::Entity::insert_many(chunk.iter().map(audit_event_row))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 fn audit_event_from_row(row: audit_event::Model) -> Result<AuditEvent, AccessStoreError> {
     const T: &str = "audit_events";
     let key = row.id.as_str();
@@ -268,6 +296,34 @@ impl AccessRepository for SqlAccessRepository {
             .map_err(unexpected)?
             .map(principal_from_row)
             .transpose()
+    }
+
+    async fn delete_principal(&self, name: &PrincipalName) -> Result<(), AccessStoreError> {
+        let key = name.as_str();
+        let deleted = async {
+            let txn = self.db.connection().begin().await?;
+            // The foreign keys cascade too; deleting the dependants explicitly keeps this correct
+            // whatever the connection's foreign-key setting. A write comes first, so on SQLite
+            // the transaction takes the write lock at once.
+            role_binding::Entity::delete_many()
+                .filter(role_binding::Column::Principal.eq(key))
+                .exec(&txn)
+                .await?;
+            api_key::Entity::delete_many()
+                .filter(api_key::Column::Principal.eq(key))
+                .exec(&txn)
+                .await?;
+            let deleted = principal::Entity::delete_by_id(key).exec(&txn).await?.rows_affected;
+            if deleted == 0 {
+                txn.rollback().await?;
+            } else {
+                txn.commit().await?;
+            }
+            Ok::<_, DbErr>(deleted)
+        }
+        .await
+        .map_err(unexpected)?;
+        found(deleted, key)
     }
 
     async fn list_principals(&self) -> Result<Vec<Principal>, AccessStoreError> {
@@ -419,6 +475,18 @@ impl AccessRepository for SqlAccessRepository {
         }
     }
 
+    async fn list_unrevoked_api_keys(&self) -> Result<Vec<ApiKeyRecord>, AccessStoreError> {
+        api_key::Entity::find()
+            .filter(api_key::Column::RevokeTime.is_null())
+            .order_by_asc(api_key::Column::Id)
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
     async fn list_api_keys(&self, principal: &PrincipalName) -> Result<Vec<ApiKeyRecord>, AccessStoreError> {
         api_key::Entity::find()
             .filter(api_key::Column::Principal.eq(principal.as_str()))
@@ -432,20 +500,53 @@ impl AccessRepository for SqlAccessRepository {
     }
 
     async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), AccessStoreError> {
-        let row = audit_event::ActiveModel {
-            id: Set(event.id.to_string()),
-            time: Set(event.time),
-            actor: Set(event.actor.as_ref().map(|actor| actor.as_str().to_owned())),
-            action: Set(event.action.clone()),
-            resource: Set(event.resource.clone()),
-            outcome: Set(event.outcome.name().to_owned()),
-            detail: Set(event.detail.clone()),
-        };
-        audit_event::Entity::insert(row)
+        audit_event::Entity::insert(audit_event_row(event))
             .exec_without_returning(self.db.connection())
             .await
             .map(drop)
             .map_err(|error| insert_error(error, &event.id.to_string(), None))
+    }
+
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), AccessStoreError> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        // An id given twice would fail the insert anyway; naming it needs no query.
+        let mut ids: Vec<AuditEventId> = events.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(AccessStoreError::AlreadyExists(pair[0].to_string()));
+        }
+        let written = if events.len() <= AUDIT_EVENTS_PER_INSERT {
+            insert_audit_events(self.db.connection(), events).await
+        } else {
+            async {
+                let txn = self.db.connection().begin().await?;
+                insert_audit_events(&txn, events).await?;
+                txn.commit().await
+            }
+            .await
+        };
+        let Err(error) = written else {
+            return Ok(());
+        };
+        if !matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return Err(unexpected(error));
+        }
+        // The driver does not say which id was taken: look one up (nothing was written).
+        let taken = audit_event::Entity::find()
+            .select_only()
+            .column(audit_event::Column::Id)
+            .filter(audit_event::Column::Id.is_in(ids.iter().map(ToString::to_string)))
+            .order_by_asc(audit_event::Column::Id)
+            .into_tuple::<String>()
+            .one(self.db.connection())
+            .await
+            .ok()
+            .flatten();
+        Err(AccessStoreError::AlreadyExists(
+            taken.unwrap_or_else(|| first.id.to_string()),
+        ))
     }
 
     async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AccessStoreError> {
@@ -461,6 +562,9 @@ impl AccessRepository for SqlAccessRepository {
         }
         if let Some(since) = query.since {
             select = select.filter(audit_event::Column::Time.gte(since));
+        }
+        if let Some(until) = query.until {
+            select = select.filter(audit_event::Column::Time.lt(until));
         }
         if let Some(after) = &query.after {
             // Newest first: the rows after the cursor are those with a smaller (time, id).

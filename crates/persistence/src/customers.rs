@@ -3,10 +3,15 @@
 //! A customer is one `customers` row plus its `customer_tags` rows, always written together in
 //! one transaction. Concurrency control is a compare-and-set on the `version` column
 //! (`UPDATE … WHERE id = ? AND version = ?`), atomic on both SQLite and PostgreSQL.
+//!
+//! Access decisions read only a customer's owner and department ([`CustomerFacts`]), by primary
+//! key and without its tags; a listing's [`ListScope`] becomes a condition of the query itself, so
+//! filters, order and keyset paging apply within what the caller may see.
 
 use std::collections::HashMap;
 
 use crm_domain::{
+    access::{CustomerFacts, ListScope},
     customer::{Customer, RequestId, Version, values::CustomerId},
     error::CustomerError,
     listing::ListQuery,
@@ -20,8 +25,8 @@ use sea_orm::{
 use crate::{
     database::Database,
     entity::{customer, customer_tag},
-    mapping::{customer_from_row, row_from_customer},
-    query::{after_cursor, filter_condition, sort_expr},
+    mapping::{customer_from_row, facts_from_columns, row_from_customer},
+    query::{after_cursor, filter_condition, scope_condition, sort_expr},
 };
 
 /// Customers stored in the service's SQL database.
@@ -78,6 +83,25 @@ async fn with_tags<C: ConnectionTrait>(conn: &C, rows: Vec<customer::Model>) -> 
         .collect()
 }
 
+/// The `id`, `owner` and `department` columns of a customer row.
+type FactColumns = (String, Option<String>, Option<String>);
+
+/// `select` reduced to the columns [`CustomerFacts`] are made of.
+fn facts_only(
+    select: sea_orm::Select<customer::Entity>,
+) -> sea_orm::Selector<sea_orm::SelectGetableTuple<FactColumns>> {
+    select
+        .select_only()
+        .column(customer::Column::Id)
+        .column(customer::Column::Owner)
+        .column(customer::Column::Department)
+        .into_tuple::<FactColumns>()
+}
+
+fn facts_from_tuple((id, owner, department): FactColumns) -> Result<(CustomerId, CustomerFacts), CustomerError> {
+    facts_from_columns(&id, owner.as_deref(), department.as_deref())
+}
+
 /// The one customer `select` finds, with its tags.
 async fn find_one<C: ConnectionTrait>(
     conn: &C,
@@ -123,6 +147,31 @@ impl CustomerRepository for SqlCustomerRepository {
             .await
             .map_err(unexpected)?;
         with_tags(conn, rows).await
+    }
+
+    async fn find_facts(&self, id: &CustomerId) -> Result<Option<CustomerFacts>, CustomerError> {
+        facts_only(customer::Entity::find_by_id(id.as_str()))
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(|row| facts_from_tuple(row).map(|(_, facts)| facts))
+            .transpose()
+    }
+
+    async fn find_facts_many(&self, ids: &[CustomerId]) -> Result<Vec<(CustomerId, CustomerFacts)>, CustomerError> {
+        let mut unique: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        facts_only(customer::Entity::find().filter(customer::Column::Id.is_in(unique)))
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(facts_from_tuple)
+            .collect()
     }
 
     async fn find_by_request_id(&self, request_id: RequestId) -> Result<Option<Customer>, CustomerError> {
@@ -178,8 +227,16 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn list(&self, query: &ListQuery, limit: u32) -> Result<Vec<Customer>, CustomerError> {
-        let conn = self.db.connection();
         let mut select = customer::Entity::find();
+        match &query.scope {
+            ListScope::Everything => {}
+            ListScope::Restricted { departments, owners } => match scope_condition(departments, owners) {
+                Some(condition) => select = select.filter(condition),
+                None => return Ok(Vec::new()),
+            },
+            ListScope::Nothing => return Ok(Vec::new()),
+        }
+        let conn = self.db.connection();
         if !query.show_deleted {
             select = select.filter(customer::Column::DeleteTime.is_null());
         }

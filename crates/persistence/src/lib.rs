@@ -8,8 +8,10 @@
 //!   to domain values here and driver errors become `CustomerError` cases here.
 //! - [`access::SqlAccessRepository`]: the domain's `AccessRepository` port (principals, custom
 //!   roles, role bindings, API keys, the audit log, and the snapshot decisions are made from).
-//! - `query`: the translation of the domain's typed filter, ordering and cursor into SQL
-//!   conditions with bound values (no filter text ever reaches SQL).
+//! - `query`: the translation of the domain's typed filter, list scope, ordering and cursor into
+//!   SQL conditions with bound values (no filter text ever reaches SQL).
+//! - [`notify`]: telling the other replicas that access control changed (PostgreSQL
+//!   `LISTEN`/`NOTIFY`; nothing to do on SQLite).
 //! - [`secrets`]: random keys shared by all replicas through the database.
 //! - `entity`: the sea-orm entities, private to this crate.
 
@@ -18,9 +20,11 @@ pub mod customers;
 mod database;
 mod entity;
 mod mapping;
+pub mod notify;
 mod query;
 pub mod secrets;
 
 pub use access::SqlAccessRepository;
 pub use customers::SqlCustomerRepository;
 pub use database::{Backend, ConnectError, Database, redact_url};
+pub use notify::{ACCESS_CHANNEL, AccessChanges, publish_access_changed, subscribe_access_changes};

@@ -2,6 +2,7 @@
 //! it surfaces as `CustomerError::Unexpected` naming the column, never as a panic.
 
 use crm_domain::{
+    access::CustomerFacts,
     customer::{
         Contact, Customer, CustomerProfile, Version,
         values::{
@@ -114,6 +115,19 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
         delete_time: row.delete_time,
         version: Version::new(row.version),
     })
+}
+
+/// The id and [`CustomerFacts`] of a customer from its `id`, `owner` and `department` columns.
+pub(crate) fn facts_from_columns(
+    id: &str,
+    owner: Option<&str>,
+    department: Option<&str>,
+) -> Result<(CustomerId, CustomerFacts), CustomerError> {
+    let facts = CustomerFacts {
+        owner: parse_opt(id, "owner", owner, PrincipalName::parse)?,
+        department: parse_opt(id, "department", department, Department::parse)?,
+    };
+    Ok((parse(id, "id", CustomerId::parse(id))?, facts))
 }
 
 /// The row of a customer: every column set, ready to insert or to overwrite the stored row.

@@ -1,12 +1,12 @@
-//! The domain's typed filter, ordering and cursor as SQL conditions. Every value is a bound
-//! parameter; no text from a request is ever spliced into SQL.
+//! The domain's typed filter, access scope, ordering and cursor as SQL conditions. Every value is
+//! a bound parameter; no text from a request is ever spliced into SQL.
 //!
 //! Comparisons are two-valued even on nullable columns (`x = v` is false, `x != v` true, when `x`
 //! is NULL), so `NOT` means what it says. `field = ""` matches customers where the field is not
 //! set and `field != ""` where it is, which is how a caller asks for "unassigned" customers.
 
 use crm_domain::{
-    customer::values::{CustomerNeed, Needs},
+    customer::values::{CustomerNeed, Department, Needs, PrincipalName},
     filter::{CompareOp, Filter, FilterField, FilterValue},
     listing::{Cursor, OrderBy, SortField, SortKey},
 };
@@ -140,6 +140,22 @@ fn has(field: FilterField, value: &FilterValue) -> Condition {
         // The parser rejects every other combination.
         _ => Condition::all().add(Expr::val(1).eq(0)),
     }
+}
+
+/// The condition of a restricted list scope: `department IN (departments) OR owner IN (owners)`,
+/// leaving out the half whose list is empty; `None` when both are (the scope covers nothing).
+/// Both columns are nullable and `NULL IN (...)` is never true, so a customer without a
+/// department or owner is only visible through the other column. Each half is answered from the
+/// `(department, id)` and `(owner, id)` indexes.
+pub(crate) fn scope_condition(departments: &[Department], owners: &[PrincipalName]) -> Option<Condition> {
+    let mut any = Condition::any();
+    if !departments.is_empty() {
+        any = any.add(col(customer::Column::Department).is_in(departments.iter().map(|d| d.as_str().to_owned())));
+    }
+    if !owners.is_empty() {
+        any = any.add(col(customer::Column::Owner).is_in(owners.iter().map(|o| o.as_str().to_owned())));
+    }
+    (!any.is_empty()).then_some(any)
 }
 
 /// The SQL expression a sort field orders by.

@@ -1,25 +1,55 @@
-//! The caller seam: a tower layer in front of every service that establishes who is calling and
-//! attaches a typed [`Caller`] to the request. Handlers read it with [`caller_of`].
+//! Authentication: a tower layer in front of every service that turns the request's
+//! `authorization: Bearer <key>` into a typed [`Caller`] and attaches it to the request, or
+//! answers UNAUTHENTICATED itself. Handlers read the caller with [`caller_of`].
 //!
-//! Access control is not built yet, so every request is attached [`Caller::Anonymous`]. The
-//! authentication issue replaces the body of [`CallerService::call`] with the API key check;
-//! nothing else needs to move.
+//! Health and reflection are the only methods served without a key. Every failure (no header,
+//! a malformed, unknown, revoked or expired key, a missing or disabled principal) gets the same
+//! answer, so a caller learns nothing about which it was; the log says which prefix was tried.
+//! The check reads only the in-memory [`AccessState`]: no query per request.
 
-use std::task::{Context, Poll};
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
+use crm_api::crm::v1::ErrorReason;
 use crm_domain::caller::Caller;
-use tonic::Status;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::{Layer, Service};
 
-/// Attaches the request's [`Caller`] to its extensions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CallerLayer;
+use crate::{access_state::AccessState, api_key::ApiKey, status::reason_text, status::ERROR_DOMAIN};
+
+/// Path prefixes of the methods served without authentication.
+const PUBLIC_PATHS: &[&str] = &[
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// Authenticates every request against the access state and attaches its [`Caller`].
+#[derive(Debug, Clone)]
+pub struct CallerLayer {
+    state: Arc<AccessState>,
+}
+
+impl CallerLayer {
+    pub(crate) fn new(state: Arc<AccessState>) -> Self {
+        Self { state }
+    }
+}
 
 impl<S> Layer<S> for CallerLayer {
     type Service = CallerService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CallerService { inner }
+        CallerService {
+            inner,
+            state: Arc::clone(&self.state),
+        }
     }
 }
 
@@ -27,25 +57,63 @@ impl<S> Layer<S> for CallerLayer {
 #[derive(Debug, Clone)]
 pub struct CallerService<S> {
     inner: S,
+    state: Arc<AccessState>,
 }
 
-impl<S, B> Service<http::Request<B>> for CallerService<S>
+/// The answer to every request that does not authenticate.
+pub(crate) fn unauthenticated() -> Status {
+    Status::with_error_details(
+        Code::Unauthenticated,
+        "missing or invalid API key: send `authorization: Bearer <key>` with a valid, unrevoked, unexpired key \
+         of an enabled principal",
+        ErrorDetails::with_error_info(
+            reason_text(ErrorReason::Unauthenticated),
+            ERROR_DOMAIN,
+            HashMap::new(),
+        ),
+    )
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for CallerService<S>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let caller = Caller::Anonymous;
-        tracing::Span::current().record("caller", caller.describe());
+        let path = request.uri().path();
+        if PUBLIC_PATHS.iter().any(|public| path.starts_with(public)) {
+            return Box::pin(self.inner.call(request));
+        }
+        let presented = ApiKey::from_authorization(
+            request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok()),
+        );
+        let caller = presented
+            .as_ref()
+            .and_then(|key| self.state.view().authenticate(key, chrono::Utc::now()));
+        let Some(caller) = caller else {
+            tracing::warn!(
+                key_prefix = presented.as_ref().map(|key| key.prefix.as_str()),
+                "request refused: not authenticated"
+            );
+            let response = unauthenticated().into_http::<ResBody>();
+            return Box::pin(async move { Ok(response) });
+        };
+        tracing::Span::current().record("caller", tracing::field::display(&caller));
         request.extensions_mut().insert(caller);
-        self.inner.call(request)
+        Box::pin(self.inner.call(request))
     }
 }
 
@@ -55,9 +123,5 @@ where
 /// UNAUTHENTICATED if no caller is attached (the layer is missing: a wiring bug, never a
 /// silent "allow").
 pub(crate) fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("no caller could be established"))
+    request.extensions().get::<Caller>().cloned().ok_or_else(unauthenticated)
 }

@@ -12,6 +12,9 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 /// The default database: an SQLite file next to the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db?mode=rwc";
 
+/// The default file the first admin key is written to.
+pub const DEFAULT_ADMIN_KEY_FILE: &str = "crm-admin.key";
+
 /// `crmd`: the customer records, classification and access service (gRPC).
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +39,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Make a new API key for the `principals/admin` principal (creating it, with the built-in
+    /// `admin` role for ALL customers, if missing), write it to the admin key file, and exit.
+    /// `crmd serve` does this by itself on a fresh database; use this to recover a lost admin
+    /// key (it needs access to the database, i.e. an operator's rights).
+    Bootstrap,
 }
 
 /// Log output format.
@@ -91,6 +99,14 @@ pub struct SettingsArgs {
     /// How often the health check pings the database, in seconds. [default: 5]
     #[arg(long, env = "CRM_HEALTH_CHECK_INTERVAL_SECS", global = true)]
     pub health_check_interval_secs: Option<u64>,
+    /// Where the first admin API key is written (readable by the owner only) when `crmd` starts
+    /// on a database without principals, or by `crmd bootstrap`. [default: crm-admin.key]
+    #[arg(long, env = "CRM_ADMIN_KEY_FILE", global = true)]
+    pub admin_key_file: Option<PathBuf>,
+    /// How often principals, roles, bindings and keys are reloaded into memory regardless of
+    /// change notifications, in seconds. [default: 30]
+    #[arg(long, env = "CRM_ACCESS_REFRESH_SECS", global = true)]
+    pub access_refresh_secs: Option<u64>,
 }
 
 /// The same settings as read from a config file.
@@ -107,6 +123,8 @@ struct FileSettings {
     max_message_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     health_check_interval_secs: Option<u64>,
+    admin_key_file: Option<PathBuf>,
+    access_refresh_secs: Option<u64>,
 }
 
 /// The settings in force, every one resolved.
@@ -132,6 +150,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How often health pings the database.
     pub health_check_interval: Duration,
+    /// Where the bootstrap admin key is written.
+    pub admin_key_file: PathBuf,
+    /// How often the access state is reloaded regardless of notifications.
+    pub access_refresh_interval: Duration,
 }
 
 impl Default for Settings {
@@ -188,6 +210,13 @@ impl Settings {
                     .or(file.health_check_interval_secs)
                     .unwrap_or(5)
                     .max(1),
+            ),
+            admin_key_file: args
+                .admin_key_file
+                .or(file.admin_key_file)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ADMIN_KEY_FILE)),
+            access_refresh_interval: Duration::from_secs(
+                args.access_refresh_secs.or(file.access_refresh_secs).unwrap_or(30).max(1),
             ),
         }
     }

@@ -1,18 +1,27 @@
-//! `crm.v1.CustomerService`: each handler checks the caller, parses the request into domain
-//! values (reporting every invalid field at once), calls the domain's `CustomerService`, and
-//! maps the result back. No business rule lives here.
+//! `crm.v1.CustomerService`: each handler takes the authenticated caller, parses the request
+//! into domain values (reporting every invalid field at once), calls the domain's
+//! `CustomerService` with the caller's [`Authorizer`], records the outcome in the audit log
+//! (every mutation, every denial), and maps the result back. No business or access rule lives
+//! here.
+
+use std::sync::Arc;
 
 use crm_api::crm::v1::{self as pb, customer_service_server::CustomerService as CustomerApi};
 use crm_domain::{
-    customer::{NewCustomer, RequestId, service::CustomerService, values::CustomerId},
+    access::Authorizer,
+    caller::Caller,
+    customer::{NewCustomer, RequestId, now, resource_name, service::CustomerService, values::CustomerId},
     error::{CustomerError, Violations},
     filter::Filter,
     listing::{ListQuery, OrderBy, PageSize},
+    access::ListScope,
 };
 use crm_persistence::SqlCustomerRepository;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    access_state::{AccessState, AccessView},
+    audit::AuditLog,
     caller::caller_of,
     convert::{changes, customer_name, customer_to_proto, profile},
     page_token::{PageTokens, fingerprint},
@@ -27,12 +36,42 @@ pub(crate) const MAX_BATCH_GET: usize = 1000;
 pub(crate) struct CustomerGrpc {
     customers: CustomerService<SqlCustomerRepository>,
     page_tokens: PageTokens,
+    access: Arc<AccessState>,
+    audit: AuditLog,
 }
 
 impl CustomerGrpc {
-    pub(crate) fn new(customers: CustomerService<SqlCustomerRepository>, page_tokens: PageTokens) -> Self {
-        Self { customers, page_tokens }
+    pub(crate) fn new(
+        customers: CustomerService<SqlCustomerRepository>,
+        page_tokens: PageTokens,
+        access: Arc<AccessState>,
+        audit: AuditLog,
+    ) -> Self {
+        Self {
+            customers,
+            page_tokens,
+            access,
+            audit,
+        }
     }
+
+    /// The caller and the access view its request is decided against.
+    fn begin<T>(&self, request: &Request<T>) -> Result<(Caller, Arc<AccessView>), Status> {
+        Ok((caller_of(request)?, self.access.view()))
+    }
+}
+
+/// `result` as a response, after auditing it.
+async fn finish<T>(
+    audit: &AuditLog,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    mutation: bool,
+    result: Result<T, CustomerError>,
+) -> Result<T, Status> {
+    audit.customer_outcome(caller, action, resource, mutation, &result).await;
+    result.map_err(to_status)
 }
 
 /// Fails with every violation if there is any.
@@ -61,7 +100,8 @@ impl CustomerApi for CustomerGrpc {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = v.check_optional("customer_id", &req.customer_id, CustomerId::parse);
@@ -82,14 +122,19 @@ impl CustomerApi for CustomerGrpc {
                 })
             })
             .map_err(to_status)?;
-        let created = self.customers.create(new).await.map_err(to_status)?;
+        let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
+        let result = self.customers.create(&auth, new).await;
+        let resource = result.as_ref().map_or(resource, |c| resource_name(&c.id));
+        let created = finish(&self.audit, &caller, "CreateCustomer", &resource, true, result).await?;
         Ok(Response::new(customer_to_proto(&created)))
     }
 
     async fn get_customer(&self, request: Request<pb::GetCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let id = required_name("name", &request.get_ref().name)?;
-        let customer = self.customers.get(&id).await.map_err(to_status)?;
+        let result = self.customers.get(&auth, &id).await;
+        let customer = finish(&self.audit, &caller, "GetCustomer", &resource_name(&id), false, result).await?;
         Ok(Response::new(customer_to_proto(&customer)))
     }
 
@@ -97,7 +142,8 @@ impl CustomerApi for CustomerGrpc {
         &self,
         request: Request<pb::BatchGetCustomersRequest>,
     ) -> Result<Response<pb::BatchGetCustomersResponse>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let names = &request.get_ref().names;
         let mut v = Violations::new();
         if names.is_empty() {
@@ -119,7 +165,8 @@ impl CustomerApi for CustomerGrpc {
         let ids = v
             .finish(|| ids.into_iter().collect::<Option<Vec<_>>>())
             .map_err(to_status)?;
-        let customers = self.customers.batch_get(&ids).await.map_err(to_status)?;
+        let result = self.customers.batch_get(&auth, &ids).await;
+        let customers = finish(&self.audit, &caller, "BatchGetCustomers", "customers", false, result).await?;
         Ok(Response::new(pb::BatchGetCustomersResponse {
             customers: customers.iter().map(customer_to_proto).collect(),
         }))
@@ -129,7 +176,8 @@ impl CustomerApi for CustomerGrpc {
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let req = request.into_inner();
         let mut v = Violations::new();
         let page_size = v.check("page_size", PageSize::from_request(req.page_size));
@@ -156,10 +204,13 @@ impl CustomerApi for CustomerGrpc {
                     show_deleted: req.show_deleted,
                     page_size: page_size?,
                     after,
+                    scope: ListScope::Everything,
                 })
             })
             .map_err(to_status)?;
-        let page = self.customers.list(&query).await.map_err(to_status)?;
+        // The domain narrows the scope to the caller's before querying.
+        let result = self.customers.list(&auth, &query).await;
+        let page = finish(&self.audit, &caller, "ListCustomers", "customers", false, result).await?;
         let next_page_token = page
             .next
             .map(|cursor| {
@@ -177,7 +228,8 @@ impl CustomerApi for CustomerGrpc {
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let req = request.into_inner();
         let mut v = Violations::new();
         let Some(customer) = req.customer else {
@@ -188,7 +240,8 @@ impl CustomerApi for CustomerGrpc {
         let changes = changes(&mut v, &customer, req.update_mask.as_ref());
         let id = v.finish(|| id).map_err(to_status)?;
         let etag = (!customer.etag.is_empty()).then_some(customer.etag.as_str());
-        let updated = self.customers.update(&id, etag, &changes).await.map_err(to_status)?;
+        let result = self.customers.update(&auth, &id, etag, &changes).await;
+        let updated = finish(&self.audit, &caller, "UpdateCustomer", &resource_name(&id), true, result).await?;
         Ok(Response::new(customer_to_proto(&updated)))
     }
 
@@ -196,11 +249,13 @@ impl CustomerApi for CustomerGrpc {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let req = request.into_inner();
         let id = required_name("name", &req.name)?;
         let etag = (!req.etag.is_empty()).then_some(req.etag.as_str());
-        let deleted = self.customers.delete(&id, etag).await.map_err(to_status)?;
+        let result = self.customers.delete(&auth, &id, etag).await;
+        let deleted = finish(&self.audit, &caller, "DeleteCustomer", &resource_name(&id), true, result).await?;
         Ok(Response::new(customer_to_proto(&deleted)))
     }
 
@@ -208,9 +263,11 @@ impl CustomerApi for CustomerGrpc {
         &self,
         request: Request<pb::UndeleteCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let _caller = caller_of(&request)?;
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let id = required_name("name", &request.get_ref().name)?;
-        let restored = self.customers.undelete(&id).await.map_err(to_status)?;
+        let result = self.customers.undelete(&auth, &id).await;
+        let restored = finish(&self.audit, &caller, "UndeleteCustomer", &resource_name(&id), true, result).await?;
         Ok(Response::new(customer_to_proto(&restored)))
     }
 }

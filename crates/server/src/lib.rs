@@ -6,12 +6,23 @@
 //!   shutdown signal, connect and migrate the database and serve until the signal.
 //! - [`config`]: flags, environment and config file, resolved into [`config::Settings`].
 //! - [`telemetry`]: the log subscriber and the per-RPC span.
-//! - [`caller`]: the tower layer that attaches the typed caller (the authentication seam).
+//! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
+//! - `api_key`: the key format, generation, hashing and constant-time comparison.
+//! - `access_state`: principals, roles, bindings and keys held in memory, reloaded on change
+//!   (and on other replicas' changes through PostgreSQL `LISTEN`/`NOTIFY`).
+//! - `audit`: the batched, back-pressured audit log writer.
+//! - [`bootstrap`]: the first admin and its key on a fresh database.
 //! - `customer_service`: the `CustomerService` handlers.
+//! - `access_service`: the `AccessService` handlers (management, `WhoAmI`, decisions, audit).
 //! - `convert`: proto <-> domain mapping, collecting every field violation.
 //! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
 //! - `page_token`: signed, query-bound page tokens.
 
+mod access_service;
+mod access_state;
+mod api_key;
+mod audit;
+pub mod bootstrap;
 pub mod caller;
 pub mod config;
 mod convert;
@@ -20,18 +31,21 @@ mod page_token;
 mod status;
 pub mod telemetry;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use crm_api::crm::v1::customer_service_server::CustomerServiceServer;
+use crm_api::crm::v1::{access_service_server::AccessServiceServer, customer_service_server::CustomerServiceServer};
 use crm_domain::customer::service::CustomerService;
-use crm_persistence::{Database, SqlCustomerRepository, secrets};
+use crm_persistence::{Database, SqlAccessRepository, SqlCustomerRepository, secrets};
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower_http::trace::TraceLayer;
 
 use crate::{
+    access_service::AccessGrpc,
+    access_state::AccessState,
+    audit::AuditLog,
     caller::CallerLayer,
     config::Settings,
     customer_service::CustomerGrpc,
@@ -40,7 +54,10 @@ use crate::{
 };
 
 /// The gRPC service names health reports on (besides the overall `""`).
-const SERVICE_NAMES: &[&str] = &["crm.v1.CustomerService"];
+const SERVICE_NAMES: &[&str] = &["crm.v1.CustomerService", "crm.v1.AccessService"];
+
+/// How long shutdown waits for the audit writer to store what is queued.
+const AUDIT_DRAIN: Duration = Duration::from_secs(10);
 
 /// Connects to the configured database and applies migrations if the settings say so.
 ///
@@ -71,6 +88,23 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the page token key: {e}"))?;
     let page_tokens = PageTokens::new(&key).map_err(|e| anyhow::anyhow!("unusable page token key: {e}"))?;
+    if let Some(admin_key) = bootstrap::first_start(&db).await? {
+        bootstrap::write_key_file(&settings.admin_key_file, &admin_key)?;
+        tracing::warn!(
+            file = %settings.admin_key_file.display(),
+            "first start: created principals/admin (role admin, scope ALL); its API key is in this file, \
+             readable by the owner only. Send it as `authorization: Bearer <key>`"
+        );
+    }
+    let access = AccessState::load(db.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load principals, roles and keys: {e}"))?;
+    let access_task = tokio::spawn(access_state::watch(
+        Arc::clone(&access),
+        db.clone(),
+        settings.access_refresh_interval,
+    ));
+    let (audit, audit_task) = AuditLog::start(SqlAccessRepository::new(db.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
@@ -95,13 +129,24 @@ pub async fn run(
         .build_v1alpha()
         .context("building reflection v1alpha")?;
 
+    let customer_repository = SqlCustomerRepository::new(db.clone());
     let customers = CustomerGrpc::new(
-        CustomerService::new(SqlCustomerRepository::new(db.clone())),
+        CustomerService::new(customer_repository.clone()),
         page_tokens,
+        Arc::clone(&access),
+        audit.clone(),
     );
     let customer_service = CustomerServiceServer::new(customers)
         .max_decoding_message_size(settings.max_message_bytes)
         .max_encoding_message_size(settings.max_message_bytes);
+    let access_service = AccessServiceServer::new(AccessGrpc::new(
+        Arc::clone(&access),
+        customer_repository,
+        audit.clone(),
+    ))
+    .max_decoding_message_size(settings.max_message_bytes)
+    .max_encoding_message_size(settings.max_message_bytes);
+    drop(audit);
 
     let local_addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(address = %local_addr, "crmd listening (gRPC, plaintext HTTP/2)");
@@ -115,11 +160,12 @@ pub async fn run(
                 .on_response(RpcFinished)
                 .on_failure(()),
         )
-        .layer(CallerLayer)
+        .layer(CallerLayer::new(Arc::clone(&access)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(customer_service)
+        .add_service(access_service)
         // TCP_NODELAY on every accepted connection: without it, Nagle's algorithm holds back the
         // last segment of a multi-write response until the client's delayed ACK (~40 ms).
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
@@ -137,7 +183,15 @@ pub async fn run(
         }
     };
     health_task.abort();
+    access_task.abort();
+    // Wait until the watcher is gone: its PostgreSQL listener holds a pooled connection that
+    // closing the pool would otherwise wait for.
+    let _ = access_task.await;
     set_health(&health, ServingStatus::NotServing).await;
+    // Every handler (and its audit handle) is gone now: the writer drains and ends.
+    if tokio::time::timeout(AUDIT_DRAIN, audit_task).await.is_err() {
+        tracing::error!("the audit writer did not drain in time; queued audit events may be lost");
+    }
     db.close().await;
     tracing::info!("stopped");
     result

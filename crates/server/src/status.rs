@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crm_api::crm::v1::ErrorReason;
 use crm_domain::{
+    access::{AccessStoreError, Denial},
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},
 };
@@ -29,6 +30,52 @@ fn with_reason(code: Code, reason: ErrorReason, id: &CustomerId, message: String
         message,
         ErrorDetails::with_error_info(reason_text(reason), ERROR_DOMAIN, metadata),
     )
+}
+
+/// `code` with an `ErrorInfo` of `reason` whose metadata is `metadata`.
+pub(crate) fn with_info(code: Code, reason: ErrorReason, metadata: &[(&str, &str)], message: String) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason_text(reason), ERROR_DOMAIN, metadata),
+    )
+}
+
+/// PERMISSION_DENIED for `denial`, naming the missing permission and the resource.
+pub(crate) fn denied(denial: &Denial) -> Status {
+    with_info(
+        Code::PermissionDenied,
+        ErrorReason::PermissionDenied,
+        &[
+            ("permission", denial.permission.name()),
+            ("resource", &denial.resource),
+        ],
+        denial.to_string(),
+    )
+}
+
+/// INTERNAL for an unexpected store error, which is logged and not shown.
+pub(crate) fn internal(error: &dyn std::fmt::Display) -> Status {
+    tracing::error!(error = %error, "request failed unexpectedly");
+    Status::internal("internal error; the service logged the cause")
+}
+
+/// The status of an access store error: NOT_FOUND / ALREADY_EXISTS with `reason` and the
+/// resource under `key` in the metadata, INTERNAL otherwise.
+pub(crate) fn store_status(error: AccessStoreError, key: &str, not_found: ErrorReason, exists: ErrorReason) -> Status {
+    match error {
+        AccessStoreError::NotFound(name) => {
+            with_info(Code::NotFound, not_found, &[(key, &name)], format!("{name} does not exist"))
+        }
+        AccessStoreError::AlreadyExists(name) => {
+            with_info(Code::AlreadyExists, exists, &[(key, &name)], format!("{name} already exists"))
+        }
+        AccessStoreError::Unexpected(cause) => internal(&cause),
+    }
 }
 
 /// INVALID_ARGUMENT with one field violation per entry of `violations`.
@@ -82,9 +129,16 @@ pub(crate) fn to_status(error: CustomerError) -> Status {
                 resource_name(&id)
             ),
         ),
-        CustomerError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "request failed unexpectedly");
-            Status::internal("internal error; the service logged the cause")
-        }
+        CustomerError::PermissionDenied(denial) => denied(&denial),
+        CustomerError::ContactFieldHidden(field) => with_info(
+            Code::PermissionDenied,
+            ErrorReason::ContactFieldHidden,
+            &[("field", field)],
+            format!(
+                "cannot filter on {field}: you see it masked on some customers you may list (it needs \
+                 customers.read_contact for every one of them)"
+            ),
+        ),
+        CustomerError::Unexpected(cause) => internal(&cause),
     }
 }

@@ -93,6 +93,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only events at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only events strictly before this time.
+    pub until: Option<DateTime<Utc>>,
     /// Only events strictly after this position in newest-first order (that is, older).
     pub after: Option<AuditCursor>,
     /// At most this many events.
@@ -107,6 +109,7 @@ impl AuditQuery {
             resource: None,
             action: None,
             since: None,
+            until: None,
             after: None,
             limit,
         }

@@ -22,6 +22,8 @@
 //! - [`binding`]: [`RoleBinding`], its [`BindingId`] and its [`Scope`].
 //! - [`decision`]: what a decision needs to know about a customer ([`CustomerFacts`]) and what it
 //!   answers ([`Decision`], [`Reason`]).
+//! - [`authorizer`]: [`Authorizer`], one request's view (principal, snapshot, instant) that the
+//!   use cases ask, turning denials into [`Denial`] errors and masking contact details.
 //! - [`snapshot`]: [`AccessSnapshot`], the in-memory index that answers
 //!   [`check`](AccessSnapshot::check), [`check_global`](AccessSnapshot::check_global),
 //!   [`list_scope`](AccessSnapshot::list_scope) (as a [`ListScope`]) and
@@ -30,6 +32,7 @@
 use crate::customer::values::InvalidValue;
 
 pub mod audit;
+pub mod authorizer;
 pub mod binding;
 pub mod decision;
 pub mod keys;
@@ -39,6 +42,7 @@ pub mod role;
 pub mod snapshot;
 
 pub use self::audit::{AuditCursor, AuditEvent, AuditEventId, AuditOutcome, AuditQuery};
+pub use self::authorizer::{Authorizer, Denial};
 pub use self::binding::{BindingId, RoleBinding, Scope};
 pub use self::decision::{CustomerFacts, Decision, Reason};
 pub use self::keys::{ApiKeyId, ApiKeyPrefix, ApiKeyRecord};

@@ -117,6 +117,28 @@ pub enum ListScope {
 }
 
 impl ListScope {
+    /// Returns whether every customer `other` covers is also covered by `self`. It compares the
+    /// conditions, not the customers, so it may answer `false` when a customer outside one
+    /// half of `other` happens to be covered by the other half; it never answers `true` wrongly.
+    pub fn includes(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Everything, _) | (_, Self::Nothing) => true,
+            (Self::Nothing | Self::Restricted { .. }, Self::Everything) | (Self::Nothing, Self::Restricted { .. }) => {
+                false
+            }
+            (
+                Self::Restricted { departments, owners },
+                Self::Restricted {
+                    departments: other_departments,
+                    owners: other_owners,
+                },
+            ) => {
+                other_departments.iter().all(|d| departments.contains(d))
+                    && other_owners.iter().all(|o| owners.contains(o))
+            }
+        }
+    }
+
     /// Returns whether a customer with these facts is in the scope.
     pub fn covers(&self, customer: &CustomerFacts) -> bool {
         match self {
@@ -395,6 +417,18 @@ impl AccessSnapshot {
     /// counted, since they were dropped).
     pub fn binding_count(&self) -> usize {
         self.binding_count
+    }
+
+    /// Returns every principal (enabled or not), in no particular order.
+    pub fn principals(&self) -> impl Iterator<Item = &Principal> {
+        self.principals.values().map(|entry| &*entry.principal)
+    }
+
+    /// Returns every binding of every principal (live or expired), in no particular order.
+    pub fn bindings(&self) -> impl Iterator<Item = RoleBinding> {
+        self.principals
+            .values()
+            .flat_map(|entry| entry.grants.iter().map(|grant| grant.binding(&entry.principal.name)))
     }
 
     /// The entry of an existing, enabled principal, or the reason to deny.

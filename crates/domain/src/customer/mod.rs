@@ -42,6 +42,17 @@ impl Contact {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The contact as shown to a caller without `customers.read_contact`: e-mail and phone
+    /// masked (see [`Email::masked`], [`Phone::masked`]), everything else as is.
+    #[must_use]
+    pub fn masked(&self) -> Self {
+        Self {
+            email: self.email.as_ref().map(Email::masked),
+            phone: self.phone.as_ref().map(Phone::masked),
+            ..self.clone()
+        }
+    }
 }
 
 /// Everything about a customer that a caller sets; the rest of [`Customer`] is kept by the

@@ -1,11 +1,18 @@
 //! [`CustomerService`]: the customer use cases (create, get, batch get, list, update, delete,
 //! undelete) over any [`CustomerRepository`]. Transport-independent: the gRPC server parses
 //! requests into domain values, calls these, and maps the results back.
+//!
+//! Every use case takes the request's [`Authorizer`] and enforces access control itself, so no
+//! transport can forget it: permission is decided before existence (a customer the caller may
+//! not see is [`CustomerError::PermissionDenied`] whether or not it exists), a list is limited to
+//! the caller's scope in the query itself, contact details come back masked without
+//! `customers.read_contact`, and changing `owner` or `department` needs `customers.reassign`.
 
 use std::collections::HashMap;
 
 use crate::{
-    customer::{Customer, NewCustomer, ProfileChange, now, values::CustomerId},
+    access::{Authorizer, CustomerFacts, Permission},
+    customer::{Contact, Customer, NewCustomer, ProfileChange, now, resource_name, values::CustomerId},
     error::CustomerError,
     listing::{ListQuery, Page},
     ports::CustomerRepository,
@@ -32,21 +39,30 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// customer and creates nothing (AIP-155).
     ///
     /// # Errors
+    /// [`CustomerError::PermissionDenied`] without `customers.create` for a customer with this
+    /// owner and department (an OWN-scoped principal may only create customers it owns);
     /// [`CustomerError::AlreadyExists`] when the chosen id is taken.
-    pub async fn create(&self, new: NewCustomer) -> Result<Customer, CustomerError> {
+    pub async fn create(&self, auth: &Authorizer<'_>, new: NewCustomer) -> Result<Customer, CustomerError> {
+        let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
+        auth.require_new(Permission::CustomersCreate, resource, &CustomerFacts::from(&new.profile))?;
         if let Some(request_id) = new.request_id
             && let Some(existing) = self.repository.find_by_request_id(request_id).await?
         {
-            return Ok(existing);
+            auth.require(
+                Permission::CustomersCreate,
+                &existing.id,
+                Some(&CustomerFacts::from(&existing)),
+            )?;
+            return Ok(auth.visible(existing));
         }
         let id = new.id.unwrap_or_else(CustomerId::generate);
         let customer = Customer::create(id, new.profile, now());
         match self.repository.insert(&customer, new.request_id).await {
-            Ok(()) => Ok(customer),
+            Ok(()) => Ok(auth.visible(customer)),
             // A concurrent retry of the same request may have won the race.
             Err(CustomerError::AlreadyExists(id)) => match new.request_id {
                 Some(request_id) => match self.repository.find_by_request_id(request_id).await? {
-                    Some(existing) => Ok(existing),
+                    Some(existing) => Ok(auth.visible(existing)),
                     None => Err(CustomerError::AlreadyExists(id)),
                 },
                 None => Err(CustomerError::AlreadyExists(id)),
@@ -55,25 +71,33 @@ impl<R: CustomerRepository> CustomerService<R> {
         }
     }
 
-    /// The customer with this id.
+    /// The customer with this id, as the caller may see it.
     ///
     /// # Errors
-    /// [`CustomerError::NotFound`], or [`CustomerError::Deleted`] when it is soft-deleted.
-    pub async fn get(&self, id: &CustomerId) -> Result<Customer, CustomerError> {
-        let customer = self.find_any(id).await?;
+    /// [`CustomerError::PermissionDenied`] without `customers.get` for it (whether or not it
+    /// exists); [`CustomerError::NotFound`], or [`CustomerError::Deleted`] when it is
+    /// soft-deleted.
+    pub async fn get(&self, auth: &Authorizer<'_>, id: &CustomerId) -> Result<Customer, CustomerError> {
+        let customer = self.repository.find(id).await?;
+        auth.require(
+            Permission::CustomersGet,
+            id,
+            customer.as_ref().map(CustomerFacts::from).as_ref(),
+        )?;
+        let customer = customer.ok_or_else(|| CustomerError::NotFound(id.clone()))?;
         if customer.is_deleted() {
             return Err(CustomerError::Deleted(customer.id));
         }
-        Ok(customer)
+        Ok(auth.visible(customer))
     }
 
-    /// The customers with these ids, in the same order (an id asked twice appears twice).
-    /// All or nothing.
+    /// The customers with these ids, in the same order (an id asked twice appears twice), as the
+    /// caller may see them. All or nothing.
     ///
     /// # Errors
-    /// [`CustomerError::NotFound`] or [`CustomerError::Deleted`] for the first id that cannot be
-    /// returned.
-    pub async fn batch_get(&self, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {
+    /// [`CustomerError::PermissionDenied`], [`CustomerError::NotFound`] or
+    /// [`CustomerError::Deleted`] for the first id that cannot be returned.
+    pub async fn batch_get(&self, auth: &Authorizer<'_>, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {
         let found: HashMap<CustomerId, Customer> = self
             .repository
             .find_many(ids)
@@ -82,24 +106,44 @@ impl<R: CustomerRepository> CustomerService<R> {
             .map(|c| (c.id.clone(), c))
             .collect();
         ids.iter()
-            .map(|id| match found.get(id) {
-                None => Err(CustomerError::NotFound(id.clone())),
-                Some(c) if c.is_deleted() => Err(CustomerError::Deleted(id.clone())),
-                Some(c) => Ok(c.clone()),
+            .map(|id| {
+                let customer = found.get(id);
+                auth.require(
+                    Permission::CustomersGet,
+                    id,
+                    customer.map(CustomerFacts::from).as_ref(),
+                )?;
+                match customer {
+                    None => Err(CustomerError::NotFound(id.clone())),
+                    Some(c) if c.is_deleted() => Err(CustomerError::Deleted(id.clone())),
+                    Some(c) => Ok(auth.visible(c.clone())),
+                }
             })
             .collect()
     }
 
-    /// One page of customers.
-    pub async fn list(&self, query: &ListQuery) -> Result<Page, CustomerError> {
+    /// One page of the customers the caller may list, as it may see them. The caller's scope is
+    /// part of the query, so filters, order and paging apply within it.
+    ///
+    /// # Errors
+    /// [`CustomerError::PermissionDenied`] without `customers.list`;
+    /// [`CustomerError::ContactFieldHidden`] for a filter on a contact field the caller sees
+    /// masked.
+    pub async fn list(&self, auth: &Authorizer<'_>, query: &ListQuery) -> Result<Page, CustomerError> {
+        let scope = auth.list_scope(query.filter.as_ref())?;
+        let query = ListQuery {
+            scope,
+            ..query.clone()
+        };
         let size = query.page_size.get();
-        let mut customers = self.repository.list(query, size.saturating_add(1)).await?;
+        let mut customers = self.repository.list(&query, size.saturating_add(1)).await?;
         let has_more = customers.len() > size as usize;
         customers.truncate(size as usize);
         let next = match customers.last() {
             Some(last) if has_more => Some(query.order.cursor_after(last)),
             _ => None,
         };
+        let customers = customers.into_iter().map(|c| auth.visible(c)).collect();
         Ok(Page { customers, next })
     }
 
@@ -107,21 +151,36 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// matches; without one, the change is applied to the latest state (retrying if another
     /// writer wins a race), so no concurrent update is lost either way.
     ///
+    /// Changing `owner` or `department` (to a different value) also needs `customers.reassign`
+    /// on the customer. A
+    /// caller who sees contact details masked may send them back unchanged: a change to the
+    /// masked form of the stored value is ignored, so a read-modify-write never overwrites an
+    /// address with stars.
+    ///
     /// # Errors
+    /// [`CustomerError::PermissionDenied`] (decided before existence),
     /// [`CustomerError::NotFound`], [`CustomerError::Deleted`], [`CustomerError::EtagMismatch`]
     /// (only when `etag` is given and stale), or [`CustomerError::Invalid`] when the changes do
     /// not fit the stored customer.
     pub async fn update(
         &self,
+        auth: &Authorizer<'_>,
         id: &CustomerId,
         etag: Option<&str>,
         changes: &[ProfileChange],
     ) -> Result<Customer, CustomerError> {
-        self.write(id, etag, |current| {
+        self.write(auth, Permission::CustomersUpdate, id, etag, |current| {
             if current.is_deleted() {
                 return Err(CustomerError::Deleted(current.id.clone()));
             }
-            current.updated(changes, now())
+            let facts = CustomerFacts::from(current);
+            let changes = without_masked_echoes(&current.profile.contact, changes);
+            reject_masked_phones(&changes)?;
+            let next = current.updated(&changes, now())?;
+            if CustomerFacts::from(&next) != facts {
+                auth.require(Permission::CustomersReassign, &current.id, Some(&facts))?;
+            }
+            Ok(next)
         })
         .await
     }
@@ -129,10 +188,16 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// Soft-deletes the customer.
     ///
     /// # Errors
+    /// [`CustomerError::PermissionDenied`] without `customers.delete` for it,
     /// [`CustomerError::NotFound`], [`CustomerError::Deleted`] (deleted already),
     /// [`CustomerError::EtagMismatch`] (only when `etag` is given and stale).
-    pub async fn delete(&self, id: &CustomerId, etag: Option<&str>) -> Result<Customer, CustomerError> {
-        self.write(id, etag, |current| {
+    pub async fn delete(
+        &self,
+        auth: &Authorizer<'_>,
+        id: &CustomerId,
+        etag: Option<&str>,
+    ) -> Result<Customer, CustomerError> {
+        self.write(auth, Permission::CustomersDelete, id, etag, |current| {
             if current.is_deleted() {
                 return Err(CustomerError::Deleted(current.id.clone()));
             }
@@ -144,9 +209,10 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// Restores a soft-deleted customer.
     ///
     /// # Errors
+    /// [`CustomerError::PermissionDenied`] without `customers.delete` for it,
     /// [`CustomerError::NotFound`], [`CustomerError::NotDeleted`].
-    pub async fn undelete(&self, id: &CustomerId) -> Result<Customer, CustomerError> {
-        self.write(id, None, |current| {
+    pub async fn undelete(&self, auth: &Authorizer<'_>, id: &CustomerId) -> Result<Customer, CustomerError> {
+        self.write(auth, Permission::CustomersDelete, id, None, |current| {
             if !current.is_deleted() {
                 return Err(CustomerError::NotDeleted(current.id.clone()));
             }
@@ -155,27 +221,25 @@ impl<R: CustomerRepository> CustomerService<R> {
         .await
     }
 
-    async fn find_any(&self, id: &CustomerId) -> Result<Customer, CustomerError> {
-        self.repository
-            .find(id)
-            .await?
-            .ok_or_else(|| CustomerError::NotFound(id.clone()))
-    }
-
-    /// Read, transition, compare-and-set. A lost race means another write committed in between:
+    /// Read, check `permission` on what was read, transition, compare-and-set; the result is
+    /// what the caller may see of the written customer. A lost race means another write committed in between:
     /// with an etag the caller pinned the version it saw, so that is ABORTED; without one the
     /// write is retried on the new state until it wins. It is never ABORTED (the contract keeps
     /// ETAG_MISMATCH for a stale etag), and it cannot spin idly: every lost race is another
     /// writer's progress, and the server's request timeout bounds the wait.
     async fn write(
         &self,
+        auth: &Authorizer<'_>,
+        permission: Permission,
         id: &CustomerId,
         etag: Option<&str>,
         transition: impl Fn(&Customer) -> Result<Customer, CustomerError>,
     ) -> Result<Customer, CustomerError> {
         let etag = etag.map(str::trim).filter(|e| !e.is_empty());
         loop {
-            let current = self.find_any(id).await?;
+            let current = self.repository.find(id).await?;
+            auth.require(permission, id, current.as_ref().map(CustomerFacts::from).as_ref())?;
+            let current = current.ok_or_else(|| CustomerError::NotFound(id.clone()))?;
             if let Some(etag) = etag
                 && !current.version.matches_etag(etag)
             {
@@ -183,10 +247,59 @@ impl<R: CustomerRepository> CustomerService<R> {
             }
             let next = transition(&current)?;
             match self.repository.replace(&next, current.version).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => return Ok(auth.visible(next)),
                 Err(CustomerError::EtagMismatch(_)) if etag.is_none() => {}
                 Err(other) => return Err(other),
             }
         }
     }
+}
+
+/// Fails when a change would store a masked phone number (one that is not the echo of the
+/// stored number, which [`without_masked_echoes`] has removed already).
+fn reject_masked_phones(changes: &[ProfileChange]) -> Result<(), CustomerError> {
+    let mut violations = crate::error::Violations::new();
+    for change in changes {
+        let (field, phone) = match change {
+            ProfileChange::ContactPhone(Some(phone)) => ("customer.contact.phone", phone),
+            ProfileChange::Contact(contact) => match &contact.phone {
+                Some(phone) => ("customer.contact.phone", phone),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if phone.is_masked() {
+            violations.add(
+                field,
+                "is a masked number that does not match the stored one; send the full number in E.164 form, \
+                 or leave the field out of the update mask to keep it",
+            );
+        }
+    }
+    violations.finish(|| Some(()))
+}
+
+/// `changes` without those that set the contact's e-mail or phone to the masked form of its
+/// stored value: what a caller who sees contacts masked sends back when it did not mean to change
+/// them. Whoever sends it, such a value means "unchanged", never a new value.
+fn without_masked_echoes(stored: &Contact, changes: &[ProfileChange]) -> Vec<ProfileChange> {
+    let masked = stored.masked();
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            ProfileChange::ContactEmail(Some(email)) if masked.email.as_ref() == Some(email) => None,
+            ProfileChange::ContactPhone(Some(phone)) if masked.phone.as_ref() == Some(phone) => None,
+            ProfileChange::Contact(contact) => {
+                let mut contact = contact.clone();
+                if contact.email.is_some() && contact.email == masked.email {
+                    contact.email.clone_from(&stored.email);
+                }
+                if contact.phone.is_some() && contact.phone == masked.phone {
+                    contact.phone.clone_from(&stored.phone);
+                }
+                Some(ProfileChange::Contact(contact))
+            }
+            other => Some(other.clone()),
+        })
+        .collect()
 }

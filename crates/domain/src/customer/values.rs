@@ -297,6 +297,15 @@ impl Email {
     /// The most characters the local part may have.
     pub const MAX_LOCAL_CHARS: usize = 64;
 
+    /// The address as shown to a caller who may not read contact details: the first character
+    /// of the local part, `***`, and the domain, such as `j***@example.com`. The result is for
+    /// display only (it is not a valid address to send to).
+    pub fn masked(&self) -> Self {
+        let (local, domain) = self.0.split_once('@').unwrap_or((self.0.as_str(), ""));
+        let first: String = local.chars().take(1).collect();
+        Self(format!("{first}***@{domain}"))
+    }
+
     /// Trims `raw` and accepts it if it is a plausible address such as `li.lei@example.com`.
     ///
     /// The rules: at most 254 characters; exactly one `@`; a local part of 1 to 64 printable
@@ -400,6 +409,43 @@ impl Phone {
     pub const MIN_DIGITS: usize = 8;
     /// The most digits a number may have after the `+` (the E.164 limit).
     pub const MAX_DIGITS: usize = 15;
+
+    /// The number as shown to a caller who may not read contact details: the first three and
+    /// last two characters kept and every other one replaced by `*`, such as `+86*******21`.
+    /// For display only.
+    pub fn masked(&self) -> Self {
+        let count = self.0.chars().count();
+        Self(
+            self.0
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i < 3 || i + 2 >= count { c } else { '*' })
+                .collect(),
+        )
+    }
+
+    /// Accepts what [`Phone::parse`] accepts, and also a masked number as [`Phone::masked`]
+    /// writes it (`+`, digits and at least one `*`), which an update may echo back unchanged.
+    /// Check [`Phone::is_masked`] before storing: a masked number is never stored.
+    ///
+    /// # Errors
+    /// As [`Phone::parse`] for anything else.
+    pub fn parse_or_masked(raw: &str) -> Result<Self, InvalidValue> {
+        let trimmed = raw.trim();
+        let is_masked_shape = trimmed.strip_prefix('+').is_some_and(|rest| {
+            rest.contains('*') && rest.bytes().all(|b| b.is_ascii_digit() || b == b'*')
+        });
+        if is_masked_shape {
+            Ok(Self(trimmed.to_owned()))
+        } else {
+            Self::parse(raw)
+        }
+    }
+
+    /// Whether this is a masked number (from [`Phone::masked`] or [`Phone::parse_or_masked`]).
+    pub fn is_masked(&self) -> bool {
+        self.0.contains('*')
+    }
 
     /// Removes spaces, hyphens, dots and parentheses from `raw` and accepts the rest if it is an
     /// E.164 number.
@@ -971,6 +1017,19 @@ impl fmt::Debug for Needs {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_contacts_keep_only_a_hint() {
+        assert_eq!(Email::parse("jane@example.com").unwrap().masked().as_str(), "j***@example.com");
+        assert_eq!(Phone::parse("+86 138 0013 8021").unwrap().masked().as_str(), "+86*********21");
+        assert_eq!(Phone::parse("+4930123456").unwrap().masked().as_str(), "+49******56");
+        let masked = Phone::parse("+8613800138021").unwrap().masked();
+        assert!(masked.is_masked());
+        assert_eq!(Phone::parse_or_masked(masked.as_str()), Ok(masked));
+        assert!(!Phone::parse_or_masked("+8613800138021").unwrap().is_masked());
+        assert!(Phone::parse_or_masked("86**21").is_err());
+        assert!(Phone::parse_or_masked("+86*ab*21").is_err());
+    }
     use proptest::prelude::*;
 
     // --- Identifiers ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
     crm_server::telemetry::init(settings.log_format, &settings.log);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate(settings).await,
+        Command::Bootstrap => bootstrap(settings).await,
         Command::Serve => serve(settings).await,
     };
     match outcome {
@@ -35,6 +36,19 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let db = crm_persistence::Database::connect(&settings.database_url, 1).await?;
     db.migrate().await?;
     tracing::info!(database = db.display_url(), "migrations applied");
+    db.close().await;
+    Ok(())
+}
+
+async fn bootstrap(settings: Settings) -> anyhow::Result<()> {
+    let db = crm_persistence::Database::connect(&settings.database_url, 1).await?;
+    db.migrate().await?;
+    let key = crm_server::bootstrap::new_admin_key(&db).await?;
+    crm_server::bootstrap::write_key_file(&settings.admin_key_file, &key)?;
+    tracing::info!(
+        file = %settings.admin_key_file.display(),
+        "a new API key for principals/admin was written (readable by the owner only)"
+    );
     db.close().await;
     Ok(())
 }
