@@ -46,7 +46,10 @@ impl ApiKey {
         let rest = raw.strip_prefix(KEY_TAG)?.strip_prefix('_')?;
         let (prefix, secret) = rest.split_once('_')?;
         let prefix = ApiKeyPrefix::parse(prefix).ok()?;
-        let well_formed = secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let well_formed = secret.len() == 43
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         well_formed.then(|| Self {
             prefix,
             secret: secret.to_owned(),
@@ -75,7 +78,9 @@ pub(crate) struct NewApiKey {
 
 impl std::fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewApiKey").field("record", &self.record).finish_non_exhaustive()
+        f.debug_struct("NewApiKey")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
     }
 }
 

@@ -21,7 +21,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::{Layer, Service};
 
-use crate::{access_state::AccessState, api_key::ApiKey, status::reason_text, status::ERROR_DOMAIN};
+use crate::{access_state::AccessState, api_key::ApiKey, status::ERROR_DOMAIN, status::reason_text};
 
 /// Path prefixes of the methods served without authentication.
 const PUBLIC_PATHS: &[&str] = &[
@@ -66,11 +66,7 @@ pub(crate) fn unauthenticated() -> Status {
         Code::Unauthenticated,
         "missing or invalid API key: send `authorization: Bearer <key>` with a valid, unrevoked, unexpired key \
          of an enabled principal",
-        ErrorDetails::with_error_info(
-            reason_text(ErrorReason::Unauthenticated),
-            ERROR_DOMAIN,
-            HashMap::new(),
-        ),
+        ErrorDetails::with_error_info(reason_text(ErrorReason::Unauthenticated), ERROR_DOMAIN, HashMap::new()),
     )
 }
 
@@ -123,5 +119,9 @@ where
 /// UNAUTHENTICATED if no caller is attached (the layer is missing: a wiring bug, never a
 /// silent "allow").
 pub(crate) fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(unauthenticated)
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(unauthenticated)
 }

@@ -216,7 +216,10 @@ impl Settings {
                 .or(file.admin_key_file)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_ADMIN_KEY_FILE)),
             access_refresh_interval: Duration::from_secs(
-                args.access_refresh_secs.or(file.access_refresh_secs).unwrap_or(30).max(1),
+                args.access_refresh_secs
+                    .or(file.access_refresh_secs)
+                    .unwrap_or(30)
+                    .max(1),
             ),
         }
     }

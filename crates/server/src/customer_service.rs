@@ -9,12 +9,12 @@ use std::sync::Arc;
 use crm_api::crm::v1::{self as pb, customer_service_server::CustomerService as CustomerApi};
 use crm_domain::{
     access::Authorizer,
+    access::ListScope,
     caller::Caller,
     customer::{NewCustomer, RequestId, now, resource_name, service::CustomerService, values::CustomerId},
     error::{CustomerError, Violations},
     filter::Filter,
     listing::{ListQuery, OrderBy, PageSize},
-    access::ListScope,
 };
 use crm_persistence::SqlCustomerRepository;
 use tonic::{Request, Response, Status};
@@ -70,7 +70,9 @@ async fn finish<T>(
     mutation: bool,
     result: Result<T, CustomerError>,
 ) -> Result<T, Status> {
-    audit.customer_outcome(caller, action, resource, mutation, &result).await;
+    audit
+        .customer_outcome(caller, action, resource, mutation, &result)
+        .await;
     result.map_err(to_status)
 }
 
@@ -241,7 +243,15 @@ impl CustomerApi for CustomerGrpc {
         let id = v.finish(|| id).map_err(to_status)?;
         let etag = (!customer.etag.is_empty()).then_some(customer.etag.as_str());
         let result = self.customers.update(&auth, &id, etag, &changes).await;
-        let updated = finish(&self.audit, &caller, "UpdateCustomer", &resource_name(&id), true, result).await?;
+        let updated = finish(
+            &self.audit,
+            &caller,
+            "UpdateCustomer",
+            &resource_name(&id),
+            true,
+            result,
+        )
+        .await?;
         Ok(Response::new(customer_to_proto(&updated)))
     }
 
@@ -255,7 +265,15 @@ impl CustomerApi for CustomerGrpc {
         let id = required_name("name", &req.name)?;
         let etag = (!req.etag.is_empty()).then_some(req.etag.as_str());
         let result = self.customers.delete(&auth, &id, etag).await;
-        let deleted = finish(&self.audit, &caller, "DeleteCustomer", &resource_name(&id), true, result).await?;
+        let deleted = finish(
+            &self.audit,
+            &caller,
+            "DeleteCustomer",
+            &resource_name(&id),
+            true,
+            result,
+        )
+        .await?;
         Ok(Response::new(customer_to_proto(&deleted)))
     }
 
@@ -267,7 +285,15 @@ impl CustomerApi for CustomerGrpc {
         let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let id = required_name("name", &request.get_ref().name)?;
         let result = self.customers.undelete(&auth, &id).await;
-        let restored = finish(&self.audit, &caller, "UndeleteCustomer", &resource_name(&id), true, result).await?;
+        let restored = finish(
+            &self.audit,
+            &caller,
+            "UndeleteCustomer",
+            &resource_name(&id),
+            true,
+            result,
+        )
+        .await?;
         Ok(Response::new(customer_to_proto(&restored)))
     }
 }

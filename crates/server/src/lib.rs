@@ -18,6 +18,7 @@
 //! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
 //! - `page_token`: signed, query-bound page tokens.
 
+mod access_convert;
 mod access_service;
 mod access_state;
 mod api_key;
@@ -139,13 +140,10 @@ pub async fn run(
     let customer_service = CustomerServiceServer::new(customers)
         .max_decoding_message_size(settings.max_message_bytes)
         .max_encoding_message_size(settings.max_message_bytes);
-    let access_service = AccessServiceServer::new(AccessGrpc::new(
-        Arc::clone(&access),
-        customer_repository,
-        audit.clone(),
-    ))
-    .max_decoding_message_size(settings.max_message_bytes)
-    .max_encoding_message_size(settings.max_message_bytes);
+    let access_service =
+        AccessServiceServer::new(AccessGrpc::new(Arc::clone(&access), customer_repository, audit.clone()))
+            .max_decoding_message_size(settings.max_message_bytes)
+            .max_encoding_message_size(settings.max_message_bytes);
     drop(audit);
 
     let local_addr = listener.local_addr().context("reading the bound address")?;

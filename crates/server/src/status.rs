@@ -50,10 +50,7 @@ pub(crate) fn denied(denial: &Denial) -> Status {
     with_info(
         Code::PermissionDenied,
         ErrorReason::PermissionDenied,
-        &[
-            ("permission", denial.permission.name()),
-            ("resource", &denial.resource),
-        ],
+        &[("permission", denial.permission.name()), ("resource", &denial.resource)],
         denial.to_string(),
     )
 }
@@ -68,12 +65,18 @@ pub(crate) fn internal(error: &dyn std::fmt::Display) -> Status {
 /// resource under `key` in the metadata, INTERNAL otherwise.
 pub(crate) fn store_status(error: AccessStoreError, key: &str, not_found: ErrorReason, exists: ErrorReason) -> Status {
     match error {
-        AccessStoreError::NotFound(name) => {
-            with_info(Code::NotFound, not_found, &[(key, &name)], format!("{name} does not exist"))
-        }
-        AccessStoreError::AlreadyExists(name) => {
-            with_info(Code::AlreadyExists, exists, &[(key, &name)], format!("{name} already exists"))
-        }
+        AccessStoreError::NotFound(name) => with_info(
+            Code::NotFound,
+            not_found,
+            &[(key, &name)],
+            format!("{name} does not exist"),
+        ),
+        AccessStoreError::AlreadyExists(name) => with_info(
+            Code::AlreadyExists,
+            exists,
+            &[(key, &name)],
+            format!("{name} already exists"),
+        ),
         AccessStoreError::Unexpected(cause) => internal(&cause),
     }
 }

@@ -272,8 +272,10 @@ mod tests {
             department: None,
         };
         let err = auth.require(Permission::CustomersGet, &id, Some(&theirs)).unwrap_err();
-        assert!(matches!(err, CustomerError::PermissionDenied(ref d) if d.resource == "customers/acme"
-            && d.permission == Permission::CustomersGet && d.reason.code() == "OUT_OF_SCOPE"));
+        assert!(
+            matches!(err, CustomerError::PermissionDenied(ref d) if d.resource == "customers/acme"
+            && d.permission == Permission::CustomersGet && d.reason.code() == "OUT_OF_SCOPE")
+        );
         let missing = auth.require(Permission::CustomersGet, &id, None).unwrap_err();
         assert!(matches!(missing, CustomerError::PermissionDenied(_)), "{missing:?}");
         let boss = name("boss");
@@ -330,10 +332,8 @@ mod tests {
     #[test]
     fn list_scope_inclusion() {
         let dept = |d: &str| Department::parse(d).unwrap();
-        let restricted = |departments: Vec<Department>, owners: Vec<PrincipalName>| ListScope::Restricted {
-            departments,
-            owners,
-        };
+        let restricted =
+            |departments: Vec<Department>, owners: Vec<PrincipalName>| ListScope::Restricted { departments, owners };
         let wide = restricted(vec![dept("east"), dept("west")], vec![name("ann")]);
         let narrow = restricted(vec![dept("west")], vec![]);
         assert!(ListScope::Everything.includes(&wide));

@@ -44,7 +44,11 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// [`CustomerError::AlreadyExists`] when the chosen id is taken.
     pub async fn create(&self, auth: &Authorizer<'_>, new: NewCustomer) -> Result<Customer, CustomerError> {
         let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
-        auth.require_new(Permission::CustomersCreate, resource, &CustomerFacts::from(&new.profile))?;
+        auth.require_new(
+            Permission::CustomersCreate,
+            resource,
+            &CustomerFacts::from(&new.profile),
+        )?;
         if let Some(request_id) = new.request_id
             && let Some(existing) = self.repository.find_by_request_id(request_id).await?
         {
@@ -108,11 +112,7 @@ impl<R: CustomerRepository> CustomerService<R> {
         ids.iter()
             .map(|id| {
                 let customer = found.get(id);
-                auth.require(
-                    Permission::CustomersGet,
-                    id,
-                    customer.map(CustomerFacts::from).as_ref(),
-                )?;
+                auth.require(Permission::CustomersGet, id, customer.map(CustomerFacts::from).as_ref())?;
                 match customer {
                     None => Err(CustomerError::NotFound(id.clone())),
                     Some(c) if c.is_deleted() => Err(CustomerError::Deleted(id.clone())),
@@ -131,10 +131,7 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// masked.
     pub async fn list(&self, auth: &Authorizer<'_>, query: &ListQuery) -> Result<Page, CustomerError> {
         let scope = auth.list_scope(query.filter.as_ref())?;
-        let query = ListQuery {
-            scope,
-            ..query.clone()
-        };
+        let query = ListQuery { scope, ..query.clone() };
         let size = query.page_size.get();
         let mut customers = self.repository.list(&query, size.saturating_add(1)).await?;
         let has_more = customers.len() > size as usize;

@@ -432,9 +432,9 @@ impl Phone {
     /// As [`Phone::parse`] for anything else.
     pub fn parse_or_masked(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
-        let is_masked_shape = trimmed.strip_prefix('+').is_some_and(|rest| {
-            rest.contains('*') && rest.bytes().all(|b| b.is_ascii_digit() || b == b'*')
-        });
+        let is_masked_shape = trimmed
+            .strip_prefix('+')
+            .is_some_and(|rest| rest.contains('*') && rest.bytes().all(|b| b.is_ascii_digit() || b == b'*'));
         if is_masked_shape {
             Ok(Self(trimmed.to_owned()))
         } else {
@@ -1020,8 +1020,14 @@ mod tests {
 
     #[test]
     fn masked_contacts_keep_only_a_hint() {
-        assert_eq!(Email::parse("jane@example.com").unwrap().masked().as_str(), "j***@example.com");
-        assert_eq!(Phone::parse("+86 138 0013 8021").unwrap().masked().as_str(), "+86*********21");
+        assert_eq!(
+            Email::parse("jane@example.com").unwrap().masked().as_str(),
+            "j***@example.com"
+        );
+        assert_eq!(
+            Phone::parse("+86 138 0013 8021").unwrap().masked().as_str(),
+            "+86*********21"
+        );
         assert_eq!(Phone::parse("+4930123456").unwrap().masked().as_str(), "+49******56");
         let masked = Phone::parse("+8613800138021").unwrap().masked();
         assert!(masked.is_masked());
