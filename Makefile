@@ -30,7 +30,7 @@ test-rust: ## Rust tests (nextest); PostgreSQL variants run when CRM_TEST_POSTGR
 
 test-python: python-client ## The generated Python client against a real crmd
 	$(CARGO) build -p crm-server --bin crmd
-	CRMD=$(CURDIR)/target/debug/crmd $(PY) -m pytest -q clients/python/tests
+	CRMD=$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/crmd $(PY) -m pytest -q clients/python/tests
 
 python-client: $(VENV)/.installed ## Generate the Python client from proto/ into clients/python/gen
 	rm -rf clients/python/gen && mkdir -p clients/python/gen

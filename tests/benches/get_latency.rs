@@ -4,6 +4,10 @@
 //! what the customer read costs on top of the gRPC round trip, so it survives a noisy machine
 //! better than the raw figures.
 //!
+//! Every GetCustomer is authenticated: the harness's `app.customers` client sends the bootstrap
+//! admin's API key (`authorization: Bearer <key>`; role `admin`, scope ALL) with every call, so
+//! the figures include authentication and the access decision. The health `Check` needs no key.
+//!
 //! Run: `cargo bench -p crm-tests --bench get_latency` (or `make bench`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -68,6 +72,14 @@ async fn main() {
             }
         })
         .await;
+        // Authenticated as the bootstrap admin; make sure the key is accepted before measuring.
+        app.customers
+            .clone()
+            .get_customer(pb::GetCustomerRequest {
+                name: created.name.clone(),
+            })
+            .await
+            .expect("GetCustomer with the admin key");
         let get = measure(|| {
             let mut client = app.customers.clone();
             let name = created.name.clone();

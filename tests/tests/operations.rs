@@ -568,7 +568,10 @@ async fn crmd_serves_on_the_logged_address_and_exits_zero_on_sigterm() {
         .await
         .expect("connect to crmd");
     // First start: the admin key was written to the key file, readable by the owner only.
-    let admin_key = std::fs::read_to_string(&key_file).expect("admin key file").trim().to_owned();
+    let admin_key = std::fs::read_to_string(&key_file)
+        .expect("admin key file")
+        .trim()
+        .to_owned();
     assert!(admin_key.starts_with("crm_"), "{admin_key}");
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -615,8 +618,14 @@ async fn crmd_serves_on_the_logged_address_and_exits_zero_on_sigterm() {
     );
     assert!(output.contains("shutting down"), "{output}");
     assert!(!output.contains("panicked"), "{output}");
-    assert!(output.contains("first start"), "the first start says where the key is:\n{output}");
-    assert!(!output.contains(&admin_key), "the admin key leaked into the log:\n{output}");
+    assert!(
+        output.contains("first start"),
+        "the first start says where the key is:\n{output}"
+    );
+    assert!(
+        !output.contains(&admin_key),
+        "the admin key leaked into the log:\n{output}"
+    );
     assert!(dir.path().join("crm.db").exists());
 }
 
