@@ -93,6 +93,13 @@ impl TestDatabase {
         }
     }
 
+    /// A new pool of `max_connections` on this database (not migrated).
+    pub async fn connect(&self, max_connections: u32) -> crm_persistence::Database {
+        crm_persistence::Database::connect(self.url(), max_connections)
+            .await
+            .expect("connect to the test database")
+    }
+
     /// The URL of this database.
     pub fn url(&self) -> &str {
         match self {

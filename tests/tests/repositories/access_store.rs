@@ -3,8 +3,6 @@
 //! principals, unknown ids), keys revoke, the audit log filters and pages newest first, and the
 //! snapshot loaded from storage answers access checks.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use crm_domain::{
     access::{
         AccessStoreError, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditOutcome, AuditQuery, BindingId,
