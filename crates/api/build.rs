@@ -12,6 +12,8 @@ const PROTOS: &[&str] = &[
     "crm/v1/error_reason.proto",
     "crm/v1/access.proto",
     "crm/v1/access_service.proto",
+    "crm/v1/classification.proto",
+    "crm/v1/classification_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

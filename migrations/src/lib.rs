@@ -13,6 +13,7 @@ mod m20261123_000001_create_customers;
 mod m20261123_000002_create_service_secrets;
 mod m20261123_000003_create_access_control;
 mod m20261123_000004_index_customer_scope;
+mod m20261123_000005_create_classification;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_service_secrets::Migration),
             Box::new(m20261123_000003_create_access_control::Migration),
             Box::new(m20261123_000004_index_customer_scope::Migration),
+            Box::new(m20261123_000005_create_classification::Migration),
         ]
     }
 }

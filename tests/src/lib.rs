@@ -177,6 +177,9 @@ impl Interceptor for Bearer {
 pub type CustomersClient = CustomerServiceClient<InterceptedService<Channel, Bearer>>;
 /// An `AccessService` client that authenticates with a key.
 pub type AccessClient = AccessServiceClient<InterceptedService<Channel, Bearer>>;
+/// A `ClassificationService` client that authenticates with a key.
+pub type ClassificationClient =
+    crm_api::crm::v1::classification_service_client::ClassificationServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// A running server with its own database and connected clients.
 #[derive(Debug)]
@@ -187,6 +190,10 @@ pub struct TestApp {
     pub customers: CustomersClient,
     /// A client of `crm.v1.AccessService`, calling as the bootstrap admin.
     pub access: AccessClient,
+    /// A client of `crm.v1.ClassificationService`, calling as the bootstrap admin.
+    pub classification: ClassificationClient,
+    /// The server's clock: the system time plus an offset the test moves forward.
+    pub clock: std::sync::Arc<crm_domain::clock::ManualClock>,
     /// The bootstrap admin's API key.
     pub admin_key: String,
     /// The channel, for other clients (health, reflection).
@@ -242,6 +249,10 @@ impl TestApp {
         settings.admin_key_file = std::env::temp_dir().join(format!("crm-test-admin-{}.key", uuid::Uuid::new_v4()));
         settings.db_max_connections = 5;
         settings.shutdown_grace = Duration::from_secs(5);
+        // Tests run re-classification when they want it, not on a schedule.
+        settings.reclassify_interval = None;
+        let clock = std::sync::Arc::new(crm_domain::clock::ManualClock::new());
+        settings.clock = clock.clone();
         configure(&mut settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound address");
@@ -264,7 +275,9 @@ impl TestApp {
         Self {
             addr,
             customers: CustomerServiceClient::with_interceptor(channel.clone(), bearer.clone()),
-            access: AccessServiceClient::with_interceptor(channel.clone(), bearer),
+            access: AccessServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            classification: crm_api::crm::v1::classification_service_client::ClassificationServiceClient::with_interceptor(channel.clone(), bearer),
+            clock,
             admin_key,
             channel,
             shutdown: Some(tx),
@@ -281,6 +294,11 @@ impl TestApp {
     /// An `AccessService` client calling with `key` (`None`: without credentials).
     pub fn access_as(&self, key: Option<&str>) -> AccessClient {
         AccessServiceClient::with_interceptor(self.channel.clone(), key.map_or_else(Bearer::none, Bearer::new))
+    }
+
+    /// A `ClassificationService` client calling with `key` (`None`: without credentials).
+    pub fn classification_as(&self, key: Option<&str>) -> ClassificationClient {
+        crm_api::crm::v1::classification_service_client::ClassificationServiceClient::with_interceptor(self.channel.clone(), key.map_or_else(Bearer::none, Bearer::new))
     }
 
     /// Stops the server gracefully and returns its outcome.

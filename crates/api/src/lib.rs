@@ -6,6 +6,16 @@
 //! - [`crm::v1`]: the generated package (`CustomerServiceClient`, `CustomerServiceServer`, …).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of every file, for server reflection.
 
+/// Generated code of the vendored Google common types (`google.type.Money`).
+pub mod google {
+    /// The `google.type` package.
+    pub mod r#type {
+        #![allow(missing_docs, unreachable_pub, missing_debug_implementations)]
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("google.r#type");
+    }
+}
+
 /// Generated code, one module per protobuf package.
 pub mod crm {
     /// The `crm.v1` package.

@@ -20,8 +20,8 @@
 
 use chrono::{DateTime, Utc};
 use crm_domain::access::{
-    AccessSnapshot, BindingId, BuiltInRole, CustomerFacts, ListScope, Permission, Principal, PrincipalDisplayName,
-    PrincipalKind, RoleBinding, Scope,
+    AccessSnapshot, BindingId, BuiltInRole, CustomerFacts, GradeSet, ListScope, Permission, Principal,
+    PrincipalDisplayName, PrincipalKind, RoleBinding, Scope,
 };
 use crm_domain::customer::values::{Department, PrincipalName};
 
@@ -99,6 +99,7 @@ fn company(bindings: usize) -> (Vec<Principal>, Vec<RoleBinding>) {
                 principal: principal_name(k / 3),
                 role: role.name(),
                 scope,
+                grades: GradeSet::empty(),
                 expire_time: None,
             }
         })
@@ -137,10 +138,12 @@ impl World {
                     owned: CustomerFacts {
                         owner: Some(principal_name(i)),
                         department: Some(department(i + 1)),
+                        grade: None,
                     },
                     foreign: CustomerFacts {
                         owner: Some(principal_name(i + 1)),
                         department: Some(department(i + 1)),
+                        grade: None,
                     },
                 }
             })
@@ -168,8 +171,14 @@ impl World {
             self.snapshot
                 .list_scope(&probe.principal, Permission::CustomersReadContact, self.now),
             ListScope::Restricted {
-                departments: principal.department.clone().into_iter().collect(),
-                owners: vec![probe.principal.clone()],
+                departments: principal
+                    .department
+                    .clone()
+                    .into_iter()
+                    .map(|department| (department, GradeSet::empty()))
+                    .collect(),
+                owners: vec![(probe.principal.clone(), GradeSet::empty())],
+                all_with_grades: None,
             }
         );
     }

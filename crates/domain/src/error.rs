@@ -126,6 +126,15 @@ pub enum CustomerError {
     /// sees masked on some customers it may list, so filtering on it would reveal the value.
     #[error("filtering on {0} needs customers.read_contact for every customer you may list")]
     ContactFieldHidden(&'static str),
+    /// No policy version has this number.
+    #[error("policy version {0} does not exist")]
+    PolicyVersionNotFound(crate::classification::PolicyVersionId),
+    /// The customer has no override on this dimension.
+    #[error("customer {0} has no override on {1}")]
+    OverrideNotFound(CustomerId, crate::classification::Dimension),
+    /// This order reference was recorded for the customer before with a different amount or time.
+    #[error("order {1} of customer {0} was recorded before with a different amount or time")]
+    PurchaseConflict(CustomerId, crate::classification::OrderRef),
     /// Anything else (the database is down, a row cannot be decoded, …). The message is for logs
     /// only and never reaches a caller.
     #[error("unexpected: {0}")]

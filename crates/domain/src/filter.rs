@@ -59,10 +59,22 @@
 //! | `create_time`, `update_time`, `delete_time` | RFC 3339 timestamp, e.g. `2026-01-01T00:00:00Z` | `=`, `!=`, `<`, `<=`, `>`, `>=` |
 //! | `tags` | repeated string | `:` ("has": `tags:vip`) |
 //! | `needs` | repeated enum: `PRICE_SENSITIVE`, `FUNCTION_FOCUSED`, `QUALITY_FOCUSED`, `SERVICE_FOCUSED` (prefix `CUSTOMER_NEED_`) | `:` |
+//! | `rank_tier` | enum: `EXECUTIVE`, `MIDDLE`, `FRONTLINE`, `UNKNOWN` (prefix `RANK_TIER_`) | `=`, `!=` |
+//! | `value_tier` | enum: `HIGH`, `MEDIUM`, `LOW`, `NONE` (prefix `VALUE_TIER_`) | `=`, `!=` |
+//! | `lifecycle_stage` | enum: `POTENTIAL`, `NEW`, `ACTIVE`, `DORMANT`, `CHURNED` (prefix `LIFECYCLE_STAGE_`) | `=`, `!=` |
+//! | `behaviour` | enum: `FREQUENT`, `OCCASIONAL`, `ONE_TIME`, `NONE` (prefix `BEHAVIOUR_`) | `=`, `!=` |
+//! | `size_segment` | enum: `ENTERPRISE`, `MID_MARKET`, `SMALL`, `MICRO`, `UNKNOWN` (prefix `SIZE_SEGMENT_`) | `=`, `!=` |
+//! | `grade` | enum: `VIP`, `KEY`, `STANDARD`, `POTENTIAL` (prefix `GRADE_`) | `=`, `!=` |
+//! | `score` | integer (`i64`; scores are 0 to 100) | `=`, `!=`, `<`, `<=`, `>`, `>=` |
 //!
 //! Enum values are written as the bare name (`ORGANIZATION`) or the proto name
 //! (`CUSTOMER_KIND_ORGANIZATION`); both become the canonical bare name in
 //! [`FilterValue::Enum`].
+//!
+//! The classification fields (`rank_tier` … `grade`, `score`) are the customer's current
+//! classification, overrides included. A customer that has not been classified yet has none of
+//! them: like any unset field, it matches `!=` and no other comparison (`grade != VIP` matches
+//! it, `grade = VIP` and `score < 50` do not).
 //!
 //! # The tree
 //!
@@ -80,6 +92,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+
+use crate::classification::Dimension;
 
 /// The longest filter accepted, in bytes.
 pub const MAX_INPUT_BYTES: usize = 4096;
@@ -201,6 +215,20 @@ pub enum FilterField {
     Tags,
     /// `needs` (repeated enum; `:` only).
     Needs,
+    /// `rank_tier` (enum: EXECUTIVE, MIDDLE, FRONTLINE, UNKNOWN).
+    RankTier,
+    /// `value_tier` (enum: HIGH, MEDIUM, LOW, NONE).
+    ValueTier,
+    /// `lifecycle_stage` (enum: POTENTIAL, NEW, ACTIVE, DORMANT, CHURNED).
+    LifecycleStage,
+    /// `behaviour` (enum: FREQUENT, OCCASIONAL, ONE_TIME, NONE).
+    Behaviour,
+    /// `size_segment` (enum: ENTERPRISE, MID_MARKET, SMALL, MICRO, UNKNOWN).
+    SizeSegment,
+    /// `grade` (enum: VIP, KEY, STANDARD, POTENTIAL).
+    Grade,
+    /// `score` (integer, 0 to 100).
+    Score,
 }
 
 /// Why a filter was rejected, and where.
@@ -286,7 +314,7 @@ impl Filter {
 
 impl FilterField {
     /// Every field, in declaration order.
-    pub const ALL: [FilterField; 22] = [
+    pub const ALL: [FilterField; 29] = [
         FilterField::DisplayName,
         FilterField::ContactFullName,
         FilterField::ContactJobTitle,
@@ -309,6 +337,13 @@ impl FilterField {
         FilterField::DeleteTime,
         FilterField::Tags,
         FilterField::Needs,
+        FilterField::RankTier,
+        FilterField::ValueTier,
+        FilterField::LifecycleStage,
+        FilterField::Behaviour,
+        FilterField::SizeSegment,
+        FilterField::Grade,
+        FilterField::Score,
     ];
 
     /// The field's dotted path as written in a filter, e.g. `"contact.job_rank"`.
@@ -336,7 +371,27 @@ impl FilterField {
             FilterField::DeleteTime => "delete_time",
             FilterField::Tags => "tags",
             FilterField::Needs => "needs",
+            FilterField::RankTier => Dimension::RankTier.field(),
+            FilterField::ValueTier => Dimension::ValueTier.field(),
+            FilterField::LifecycleStage => Dimension::LifecycleStage.field(),
+            FilterField::Behaviour => Dimension::Behaviour.field(),
+            FilterField::SizeSegment => Dimension::SizeSegment.field(),
+            FilterField::Grade => Dimension::Grade.field(),
+            FilterField::Score => "score",
         }
+    }
+
+    /// The classification dimension this field is, if it is one (`score` is not a dimension).
+    pub fn dimension(self) -> Option<Dimension> {
+        Some(match self {
+            FilterField::RankTier => Dimension::RankTier,
+            FilterField::ValueTier => Dimension::ValueTier,
+            FilterField::LifecycleStage => Dimension::LifecycleStage,
+            FilterField::Behaviour => Dimension::Behaviour,
+            FilterField::SizeSegment => Dimension::SizeSegment,
+            FilterField::Grade => Dimension::Grade,
+            _ => return None,
+        })
     }
 
     /// The field whose [`path`](Self::path) is `path`, if any.
@@ -360,11 +415,17 @@ impl FilterField {
             FilterField::Kind => FieldKind::Enum(&CUSTOMER_KIND),
             FilterField::ContactJobRank => FieldKind::Enum(&JOB_RANK),
             FilterField::ContactDecisionRole => FieldKind::Enum(&DECISION_ROLE),
-            FilterField::EmployeeCount => FieldKind::Int,
+            FilterField::EmployeeCount | FilterField::Score => FieldKind::Int,
             FilterField::KeyAccount | FilterField::Churned => FieldKind::Bool,
             FilterField::CreateTime | FilterField::UpdateTime | FilterField::DeleteTime => FieldKind::Timestamp,
             FilterField::Tags => FieldKind::RepeatedString,
             FilterField::Needs => FieldKind::RepeatedEnum(&CUSTOMER_NEED),
+            FilterField::RankTier => FieldKind::Enum(&RANK_TIER),
+            FilterField::ValueTier => FieldKind::Enum(&VALUE_TIER),
+            FilterField::LifecycleStage => FieldKind::Enum(&LIFECYCLE_STAGE),
+            FilterField::Behaviour => FieldKind::Enum(&BEHAVIOUR),
+            FilterField::SizeSegment => FieldKind::Enum(&SIZE_SEGMENT),
+            FilterField::Grade => FieldKind::Enum(&GRADE),
         }
     }
 }
@@ -440,6 +501,40 @@ const CUSTOMER_NEED: EnumSpec = EnumSpec {
         "QUALITY_FOCUSED",
         "SERVICE_FOCUSED",
     ],
+};
+
+// The classification enums: the names of `classification::dimension`'s values in declaration
+// order, and the prefixes of `proto/crm/v1/classification.proto`. A test checks them against the
+// domain enums.
+
+const RANK_TIER: EnumSpec = EnumSpec {
+    prefix: "RANK_TIER_",
+    names: &["EXECUTIVE", "MIDDLE", "FRONTLINE", "UNKNOWN"],
+};
+
+const VALUE_TIER: EnumSpec = EnumSpec {
+    prefix: "VALUE_TIER_",
+    names: &["HIGH", "MEDIUM", "LOW", "NONE"],
+};
+
+const LIFECYCLE_STAGE: EnumSpec = EnumSpec {
+    prefix: "LIFECYCLE_STAGE_",
+    names: &["POTENTIAL", "NEW", "ACTIVE", "DORMANT", "CHURNED"],
+};
+
+const BEHAVIOUR: EnumSpec = EnumSpec {
+    prefix: "BEHAVIOUR_",
+    names: &["FREQUENT", "OCCASIONAL", "ONE_TIME", "NONE"],
+};
+
+const SIZE_SEGMENT: EnumSpec = EnumSpec {
+    prefix: "SIZE_SEGMENT_",
+    names: &["ENTERPRISE", "MID_MARKET", "SMALL", "MICRO", "UNKNOWN"],
+};
+
+const GRADE: EnumSpec = EnumSpec {
+    prefix: "GRADE_",
+    names: &["VIP", "KEY", "STANDARD", "POTENTIAL"],
 };
 
 /// A comparator as written: one of the six comparisons, or `:`.
@@ -1045,6 +1140,7 @@ fn enum_value(spec: &'static EnumSpec, field: FilterField, raw: &RawValue) -> Re
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::classification::ClassValue;
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -1568,6 +1664,131 @@ mod tests {
             "PRICE_SENSITIVE, FUNCTION_FOCUSED, QUALITY_FOCUSED, SERVICE_FOCUSED",
         );
         assert_rejected("kind = JOB_RANK_EXECUTIVE", 7, "not a valid kind");
+    }
+
+    // ---- Classification fields --------------------------------------------------------
+
+    #[test]
+    fn classification_enum_specs_list_the_domain_values_in_order() {
+        for dimension in Dimension::ALL {
+            let field = FilterField::from_path(dimension.field()).unwrap();
+            assert_eq!(field.dimension(), Some(dimension));
+            let FieldKind::Enum(spec) = field.kind() else {
+                panic!("{field} should be an enum field");
+            };
+            let names: Vec<&str> = ClassValue::all_of(dimension)
+                .into_iter()
+                .map(ClassValue::name)
+                .collect();
+            assert_eq!(spec.names, names.as_slice(), "{field}");
+            assert_eq!(spec.prefix, format!("{}_", dimension.name()), "{field}");
+        }
+        assert_eq!(FilterField::Score.dimension(), None);
+        assert_eq!(FilterField::Kind.dimension(), None);
+    }
+
+    #[test]
+    fn every_classification_value_parses_bare_prefixed_and_quoted() {
+        for dimension in Dimension::ALL {
+            let field = FilterField::from_path(dimension.field()).unwrap();
+            for value in ClassValue::all_of(dimension) {
+                let name = value.name();
+                let expected = cmp(field, CompareOp::Eq, FilterValue::Enum(name));
+                assert_eq!(parse(&format!("{field} = {name}")), expected);
+                assert_eq!(parse(&format!("{field} = \"{name}\"")), expected);
+                assert_eq!(parse(&format!("{field}='{}_{name}'", dimension.name())), expected);
+                assert_eq!(
+                    parse(&format!("{field} != {name}")),
+                    cmp(field, CompareOp::Ne, FilterValue::Enum(name))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_vip_accounts_going_quiet() {
+        let filter = parse("grade = VIP AND lifecycle_stage = DORMANT");
+        assert_eq!(
+            filter,
+            Filter::And(vec![
+                cmp(FilterField::Grade, CompareOp::Eq, FilterValue::Enum("VIP")),
+                cmp(FilterField::LifecycleStage, CompareOp::Eq, FilterValue::Enum("DORMANT")),
+            ])
+        );
+        assert_eq!(filter.fields(), vec![FilterField::Grade, FilterField::LifecycleStage]);
+        assert_eq!(
+            parse(
+                "value_tier = HIGH behaviour != ONE_TIME OR size_segment = SIZE_SEGMENT_MID_MARKET -rank_tier = UNKNOWN"
+            ),
+            Filter::And(vec![
+                cmp(FilterField::ValueTier, CompareOp::Eq, FilterValue::Enum("HIGH")),
+                Filter::Or(vec![
+                    cmp(FilterField::Behaviour, CompareOp::Ne, FilterValue::Enum("ONE_TIME")),
+                    cmp(FilterField::SizeSegment, CompareOp::Eq, FilterValue::Enum("MID_MARKET")),
+                ]),
+                not(cmp(FilterField::RankTier, CompareOp::Eq, FilterValue::Enum("UNKNOWN"))),
+            ])
+        );
+    }
+
+    #[test]
+    fn score_takes_every_comparator_and_integers() {
+        for (text, op) in [
+            ("=", CompareOp::Eq),
+            ("!=", CompareOp::Ne),
+            ("<", CompareOp::Lt),
+            ("<=", CompareOp::Le),
+            (">", CompareOp::Gt),
+            (">=", CompareOp::Ge),
+        ] {
+            let expected = cmp(FilterField::Score, op, FilterValue::Int(60));
+            assert_eq!(parse(&format!("score {text} 60")), expected);
+            assert_eq!(parse(&format!("score{text}\"60\"")), expected);
+        }
+        assert_eq!(
+            parse("grade = KEY AND score >= 75"),
+            Filter::And(vec![
+                cmp(FilterField::Grade, CompareOp::Eq, FilterValue::Enum("KEY")),
+                cmp(FilterField::Score, CompareOp::Ge, FilterValue::Int(75)),
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_classification_values_and_comparators_are_rejected() {
+        assert_rejected("grade = GOLD", 8, "allowed values are VIP, KEY, STANDARD, POTENTIAL");
+        assert_rejected("grade = GOLD", 8, "not a valid grade");
+        assert_rejected("grade = GRADE_UNSPECIFIED", 8, "(optionally prefixed with GRADE_)");
+        assert_rejected("grade = vip", 8, "allowed values are");
+        assert_rejected("grade = \"\"", 8, "allowed values are");
+        assert_rejected("rank_tier = CEO", 12, "EXECUTIVE, MIDDLE, FRONTLINE, UNKNOWN");
+        assert_rejected("value_tier = TOP", 13, "HIGH, MEDIUM, LOW, NONE");
+        assert_rejected(
+            "lifecycle_stage = ASLEEP",
+            18,
+            "POTENTIAL, NEW, ACTIVE, DORMANT, CHURNED",
+        );
+        assert_rejected("behaviour = RARE", 12, "FREQUENT, OCCASIONAL, ONE_TIME, NONE");
+        assert_rejected(
+            "size_segment = HUGE",
+            15,
+            "ENTERPRISE, MID_MARKET, SMALL, MICRO, UNKNOWN",
+        );
+        // A value of another dimension, even with that dimension's prefix.
+        assert_rejected("lifecycle_stage = VIP", 18, "not a valid lifecycle_stage");
+        assert_rejected("grade = LIFECYCLE_STAGE_POTENTIAL", 8, "not a valid grade");
+
+        assert_rejected("grade < KEY", 6, "supports only = and !=");
+        assert_rejected("lifecycle_stage >= ACTIVE", 16, "an enum field");
+        assert_rejected("grade = VIP*", 8, "allowed values are");
+        assert_rejected("grade:VIP", 5, "`:` (has)");
+        assert_rejected("score : 5", 6, "`:` (has)");
+
+        assert_rejected("score = high", 8, "not an integer");
+        assert_rejected("score >= 99.5", 9, "not an integer");
+        assert_rejected("score = 99999999999999999999", 8, "out of range");
+        assert_rejected("score", 0, "score supports =, !=, <, <=, >, >=");
+        assert_rejected("grade", 0, "grade supports = and !=");
     }
 
     #[test]

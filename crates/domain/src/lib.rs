@@ -18,6 +18,8 @@ mod macros;
 
 pub mod access;
 pub mod caller;
+pub mod classification;
+pub mod clock;
 pub mod customer;
 pub mod error;
 pub mod filter;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     access::ListScope,
+    classification::Dimension,
     customer::{Customer, values::CustomerId, values::InvalidValue},
     filter::Filter,
 };
@@ -24,15 +25,37 @@ pub enum SortField {
     UpdateTime,
     /// `employee_count`; an unknown count sorts as lower than any known one.
     EmployeeCount,
+    /// `rank_tier`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
+    RankTier,
+    /// `value_tier`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
+    ValueTier,
+    /// `lifecycle_stage`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
+    LifecycleStage,
+    /// `behaviour`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
+    Behaviour,
+    /// `size_segment`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
+    SizeSegment,
+    /// `grade`, in the order its values are declared: VIP, KEY, STANDARD, POTENTIAL (see
+    /// [`UNCLASSIFIED_CODE`]).
+    Grade,
+    /// `score`; an unclassified customer sorts as lower than any score ([`UNCLASSIFIED_SCORE`]).
+    Score,
 }
 
 impl SortField {
     /// Every field that can be ordered by.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 11] = [
         Self::DisplayName,
         Self::CreateTime,
         Self::UpdateTime,
         Self::EmployeeCount,
+        Self::RankTier,
+        Self::ValueTier,
+        Self::LifecycleStage,
+        Self::Behaviour,
+        Self::SizeSegment,
+        Self::Grade,
+        Self::Score,
     ];
 
     /// The field's name in `order_by`.
@@ -42,11 +65,41 @@ impl SortField {
             Self::CreateTime => "create_time",
             Self::UpdateTime => "update_time",
             Self::EmployeeCount => "employee_count",
+            Self::RankTier => Dimension::RankTier.field(),
+            Self::ValueTier => Dimension::ValueTier.field(),
+            Self::LifecycleStage => Dimension::LifecycleStage.field(),
+            Self::Behaviour => Dimension::Behaviour.field(),
+            Self::SizeSegment => Dimension::SizeSegment.field(),
+            Self::Grade => Dimension::Grade.field(),
+            Self::Score => "score",
         }
+    }
+
+    /// The classification dimension this field orders by, if it is one (`score` is not).
+    pub fn dimension(self) -> Option<Dimension> {
+        Some(match self {
+            Self::RankTier => Dimension::RankTier,
+            Self::ValueTier => Dimension::ValueTier,
+            Self::LifecycleStage => Dimension::LifecycleStage,
+            Self::Behaviour => Dimension::Behaviour,
+            Self::SizeSegment => Dimension::SizeSegment,
+            Self::Grade => Dimension::Grade,
+            Self::DisplayName | Self::CreateTime | Self::UpdateTime | Self::EmployeeCount | Self::Score => {
+                return None;
+            }
+        })
     }
 
     /// This field's value in `customer`, as a cursor key.
     pub fn key_of(self, customer: &Customer) -> SortKey {
+        let class = |dimension: Dimension| {
+            SortKey::Int(
+                customer
+                    .classification
+                    .as_ref()
+                    .map_or(UNCLASSIFIED_CODE, |c| i64::from(c.value(dimension).code())),
+            )
+        };
         match self {
             Self::DisplayName => SortKey::Text(customer.profile.display_name.as_str().to_owned()),
             Self::CreateTime => SortKey::Time(customer.create_time),
@@ -57,12 +110,35 @@ impl SortField {
                     .employee_count
                     .map_or(UNKNOWN_EMPLOYEE_COUNT, |c| i64::from(c.get())),
             ),
+            Self::RankTier => class(Dimension::RankTier),
+            Self::ValueTier => class(Dimension::ValueTier),
+            Self::LifecycleStage => class(Dimension::LifecycleStage),
+            Self::Behaviour => class(Dimension::Behaviour),
+            Self::SizeSegment => class(Dimension::SizeSegment),
+            Self::Grade => class(Dimension::Grade),
+            Self::Score => SortKey::Int(
+                customer
+                    .classification
+                    .as_ref()
+                    .map_or(UNCLASSIFIED_SCORE, |c| i64::from(c.score)),
+            ),
         }
     }
 }
 
 /// The number an unknown `employee_count` sorts as: below every real count.
 pub const UNKNOWN_EMPLOYEE_COUNT: i64 = -1;
+
+/// The number a dimension of an unclassified customer sorts as: above every storage code (codes
+/// start at 1 and follow declaration order), so unclassified customers come after every value,
+/// last in ascending order and first in descending order (`grade`: VIP, KEY, STANDARD,
+/// POTENTIAL, then unclassified).
+pub const UNCLASSIFIED_CODE: i64 = i16::MAX as i64;
+
+/// The number the `score` of an unclassified customer sorts as: below every real score (0 to
+/// 100), so unclassified customers come first in ascending order and last in descending order,
+/// as an unknown `employee_count` does.
+pub const UNCLASSIFIED_SCORE: i64 = -1;
 
 /// One term of an ordering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,7 +246,9 @@ pub enum SortKey {
     Text(String),
     /// A timestamp field's value.
     Time(DateTime<Utc>),
-    /// An integer field's value ([`UNKNOWN_EMPLOYEE_COUNT`] for unknown).
+    /// An integer field's value ([`UNKNOWN_EMPLOYEE_COUNT`] for unknown); for a classification
+    /// dimension its value's storage code ([`UNCLASSIFIED_CODE`] for unclassified), for `score`
+    /// the score ([`UNCLASSIFIED_SCORE`] for unclassified).
     Int(i64),
 }
 
@@ -194,7 +272,17 @@ impl Cursor {
                     (key, term.field),
                     (SortKey::Text(_), SortField::DisplayName)
                         | (SortKey::Time(_), SortField::CreateTime | SortField::UpdateTime)
-                        | (SortKey::Int(_), SortField::EmployeeCount)
+                        | (
+                            SortKey::Int(_),
+                            SortField::EmployeeCount
+                                | SortField::RankTier
+                                | SortField::ValueTier
+                                | SortField::LifecycleStage
+                                | SortField::Behaviour
+                                | SortField::SizeSegment
+                                | SortField::Grade
+                                | SortField::Score
+                        )
                 )
             })
     }
@@ -256,8 +344,19 @@ pub struct Page {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::{
+        classification::{
+            ClassSource, ClassValue, Classification, ClassificationPolicy, DimensionClass, Grade, LifecycleStage,
+            PolicyVersionId, Rfm,
+        },
+        customer::{
+            Contact, CustomerProfile,
+            values::{CustomerKind, DisplayName, Needs, Tags},
+        },
+    };
 
     #[test]
     fn order_by_parses_fields_with_directions() {
@@ -288,5 +387,171 @@ mod tests {
         assert_eq!(PageSize::from_request(7).map(PageSize::get), Ok(7));
         assert_eq!(PageSize::from_request(5000).map(PageSize::get), Ok(1000));
         assert!(PageSize::from_request(-1).is_err());
+    }
+
+    fn customer(name: &str) -> Customer {
+        let profile = CustomerProfile {
+            display_name: DisplayName::parse(name).unwrap(),
+            kind: CustomerKind::Organization,
+            contact: Contact::default(),
+            industry: None,
+            employee_count: None,
+            region: None,
+            needs: Needs::empty(),
+            key_account: false,
+            churned: false,
+            owner: None,
+            department: None,
+            tags: Tags::default(),
+        };
+        Customer::create(CustomerId::generate(), profile, DateTime::UNIX_EPOCH)
+    }
+
+    /// A classification whose grade and lifecycle stage are the given ones, every other dimension
+    /// its first value.
+    fn classification(grade: Grade, stage: LifecycleStage, score: u8) -> Classification {
+        let class = |dimension: Dimension| {
+            let value = match dimension {
+                Dimension::Grade => ClassValue::Grade(grade),
+                Dimension::LifecycleStage => ClassValue::LifecycleStage(stage),
+                other => ClassValue::all_of(other)[0],
+            };
+            DimensionClass {
+                value,
+                source: ClassSource::Rule,
+                reasons: Vec::new(),
+                rule_value: value,
+                override_: None,
+                since: DateTime::UNIX_EPOCH,
+            }
+        };
+        Classification {
+            dimensions: Dimension::ALL.map(class),
+            rfm: Rfm::default(),
+            score,
+            service_plan: ClassificationPolicy::default().vip_plan,
+            policy_version: PolicyVersionId::new(1),
+            classify_time: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn classification_fields_parse_by_their_dimension_field_names() {
+        let order =
+            OrderBy::parse("grade, lifecycle_stage desc, value_tier, rank_tier, behaviour, size_segment, score desc")
+                .unwrap();
+        assert_eq!(
+            order.canonical(),
+            "grade,lifecycle_stage desc,value_tier,rank_tier,behaviour,size_segment,score desc"
+        );
+        assert!(order.id_descending());
+        for dimension in Dimension::ALL {
+            let field = SortField::ALL
+                .into_iter()
+                .find(|f| f.dimension() == Some(dimension))
+                .unwrap();
+            assert_eq!(field.path(), dimension.field());
+        }
+        assert_eq!(SortField::Score.dimension(), None);
+        assert!(OrderBy::parse("grade, grade desc").is_err());
+        assert!(OrderBy::parse("classification").is_err());
+        let error = OrderBy::parse("tier").unwrap_err();
+        assert!(error.0.contains("grade") && error.0.contains("score"), "{}", error.0);
+    }
+
+    #[test]
+    fn sort_field_paths_are_unique() {
+        let mut paths: Vec<_> = SortField::ALL.iter().map(|f| f.path()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), SortField::ALL.len());
+    }
+
+    #[test]
+    fn a_dimension_sorts_by_its_storage_code_and_unclassified_after_every_value() {
+        let mut vip = customer("Acme");
+        vip.classification = Some(classification(Grade::Vip, LifecycleStage::Dormant, 91));
+        let mut potential = customer("Beta");
+        potential.classification = Some(classification(Grade::Potential, LifecycleStage::Potential, 0));
+        let unclassified = customer("Gamma");
+
+        assert_eq!(SortField::Grade.key_of(&vip), SortKey::Int(1));
+        assert_eq!(SortField::Grade.key_of(&potential), SortKey::Int(4));
+        assert_eq!(SortField::Grade.key_of(&unclassified), SortKey::Int(UNCLASSIFIED_CODE));
+        assert_eq!(SortField::LifecycleStage.key_of(&vip), SortKey::Int(4));
+        assert_eq!(SortField::LifecycleStage.key_of(&potential), SortKey::Int(1));
+        assert_eq!(SortField::ValueTier.key_of(&vip), SortKey::Int(1));
+        assert_eq!(
+            SortField::Behaviour.key_of(&unclassified),
+            SortKey::Int(UNCLASSIFIED_CODE)
+        );
+        // Declaration order, not alphabetical: VIP < KEY < STANDARD < POTENTIAL < unclassified.
+        let codes: Vec<i64> = Grade::ALL.iter().map(|g| i64::from(g.code())).collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]));
+        assert!(codes.iter().all(|c| *c < UNCLASSIFIED_CODE));
+        for dimension in Dimension::ALL {
+            assert!(
+                ClassValue::all_of(dimension)
+                    .iter()
+                    .all(|v| (1..UNCLASSIFIED_CODE).contains(&i64::from(v.code())))
+            );
+        }
+    }
+
+    #[test]
+    fn score_sorts_unclassified_below_every_score() {
+        let mut zero = customer("Acme");
+        zero.classification = Some(classification(Grade::Potential, LifecycleStage::Potential, 0));
+        let mut high = customer("Beta");
+        high.classification = Some(classification(Grade::Vip, LifecycleStage::Active, 100));
+        assert_eq!(SortField::Score.key_of(&zero), SortKey::Int(0));
+        assert_eq!(SortField::Score.key_of(&high), SortKey::Int(100));
+        assert_eq!(
+            SortField::Score.key_of(&customer("Gamma")),
+            SortKey::Int(UNCLASSIFIED_SCORE)
+        );
+        let (SortKey::Int(unclassified), SortKey::Int(lowest)) = (
+            SortField::Score.key_of(&customer("Gamma")),
+            SortField::Score.key_of(&zero),
+        ) else {
+            panic!("score keys are integers");
+        };
+        assert!(unclassified < lowest);
+    }
+
+    #[test]
+    fn a_cursor_after_a_classified_customer_holds_its_keys_and_fits_its_order() {
+        let mut vip = customer("Acme");
+        vip.classification = Some(classification(Grade::Vip, LifecycleStage::Dormant, 91));
+        let order = OrderBy::parse("grade, score desc, display_name").unwrap();
+        let cursor = order.cursor_after(&vip);
+        assert_eq!(
+            cursor,
+            Cursor {
+                keys: vec![SortKey::Int(1), SortKey::Int(91), SortKey::Text("Acme".to_owned())],
+                id: vip.id.clone(),
+            }
+        );
+        assert!(cursor.fits(&order));
+        // The keys a page token carries are of the kinds the order needs, and no other.
+        assert!(!cursor.fits(&OrderBy::parse("grade, score desc").unwrap()));
+        assert!(!cursor.fits(&OrderBy::parse("display_name, score, grade").unwrap()));
+        assert!(!cursor.fits(&OrderBy::parse("create_time, score desc, display_name").unwrap()));
+
+        let unclassified = OrderBy::parse("lifecycle_stage desc, score")
+            .unwrap()
+            .cursor_after(&customer("Beta"));
+        assert_eq!(
+            unclassified.keys,
+            vec![SortKey::Int(UNCLASSIFIED_CODE), SortKey::Int(UNCLASSIFIED_SCORE)]
+        );
+        for field in SortField::ALL {
+            let order = OrderBy(vec![SortTerm {
+                field,
+                descending: false,
+            }]);
+            assert!(order.cursor_after(&vip).fits(&order), "{}", field.path());
+            assert!(order.cursor_after(&customer("Beta")).fits(&order), "{}", field.path());
+        }
     }
 }

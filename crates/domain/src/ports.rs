@@ -15,6 +15,11 @@ use crate::{
         Customer, RequestId, Version,
         values::{CustomerId, PrincipalName},
     },
+    classification::{
+        ClassValue, ClassificationPolicy, Dimension, HistoryEntry, HistoryId, Interaction,
+        InteractionId, Money, OrderRef, PolicyVersion, PolicyVersionId, Purchase,
+    },
+    customer::values::Department,
     error::CustomerError,
     listing::ListQuery,
 };
@@ -29,10 +34,13 @@ pub trait CustomerRepository: Send + Sync + 'static {
     /// # Errors
     /// [`CustomerError::AlreadyExists`] when a customer with this id, or a customer created by
     /// the same `request_id`, exists (deleted or not).
+    ///
+    /// `history` (the customer's first classification) is appended in the same transaction.
     fn insert(
         &self,
         customer: &Customer,
         request_id: Option<RequestId>,
+        history: &[HistoryEntry],
     ) -> impl Future<Output = Result<(), CustomerError>> + Send;
 
     /// The customer with this id, deleted or not; `None` if there is none.
@@ -61,16 +69,210 @@ pub trait CustomerRepository: Send + Sync + 'static {
 
     /// Replaces the stored customer with `customer` if, and only if, its stored version is still
     /// `expected`. This compare-and-set is what keeps concurrent writers from losing updates.
+    /// `history` is appended in the same transaction.
     ///
     /// # Errors
     /// [`CustomerError::EtagMismatch`] when the stored version is not `expected` (someone else
     /// wrote in between); [`CustomerError::NotFound`] when there is no such customer.
-    fn replace(&self, customer: &Customer, expected: Version)
-    -> impl Future<Output = Result<(), CustomerError>> + Send;
+    fn replace(
+        &self,
+        customer: &Customer,
+        expected: Version,
+        history: &[HistoryEntry],
+    ) -> impl Future<Output = Result<(), CustomerError>> + Send;
 
     /// Up to `limit` customers matching `query` (its filter **and** its scope), in its order,
     /// starting after its cursor. [`ListScope::Nothing`](crate::access::ListScope::Nothing) returns nothing without querying.
     fn list(&self, query: &ListQuery, limit: u32) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;
+}
+
+/// What recording a purchase did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurchaseWrite {
+    /// The purchase was new and is stored, with the customer's new state.
+    Recorded,
+    /// A purchase with this order reference was recorded before (this one is returned); nothing
+    /// was written.
+    AlreadyRecorded(Purchase),
+}
+
+/// Which history rows to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// One customer's rows, or (`None`) every customer's within `scope`.
+    pub customer: Option<CustomerId>,
+    /// Whose rows may be read when `customer` is `None`.
+    pub scope: Option<crate::access::ListScope>,
+    /// Only this dimension's rows.
+    pub dimension: Option<Dimension>,
+    /// Only rows that moved to this value.
+    pub to_value: Option<ClassValue>,
+    /// Only rows at or after this time.
+    pub start: Option<DateTime<Utc>>,
+    /// Only rows before this time.
+    pub end: Option<DateTime<Utc>>,
+    /// Only rows older than this one (the page cursor).
+    pub before: Option<HistoryId>,
+}
+
+/// The number of customers with one value of one dimension (in one department, when grouped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentCount {
+    /// The dimension.
+    pub dimension: Dimension,
+    /// The value; `None` for customers not classified yet.
+    pub value: Option<ClassValue>,
+    /// The department when grouped by department (`None` also for customers without one).
+    pub department: Option<Department>,
+    /// How many non-deleted customers.
+    pub count: u64,
+}
+
+/// The window sums of one customer's purchases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSums {
+    /// Positive purchases in the window.
+    pub orders: u32,
+    /// Their total, refunds subtracted.
+    pub revenue: Money,
+}
+
+/// Where activity, policies, classifications and their history are stored.
+///
+/// Every method may fail with [`CustomerError::Unexpected`]; other cases are listed per method.
+/// Writes are atomic.
+pub trait ClassificationRepository: Send + Sync + 'static {
+    /// The active policy version, if one was ever activated.
+    fn active_policy(&self) -> impl Future<Output = Result<Option<PolicyVersion>, CustomerError>> + Send;
+
+    /// The policy version with this number.
+    fn find_policy(
+        &self,
+        version: PolicyVersionId,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, CustomerError>> + Send;
+
+    /// Up to `limit` policy versions older than `before` (all when `None`), newest first.
+    fn list_policies(
+        &self,
+        before: Option<PolicyVersionId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PolicyVersion>, CustomerError>> + Send;
+
+    /// Stores `policy` as the next version (the highest so far + 1), active when `activate`.
+    fn insert_policy(
+        &self,
+        policy: &ClassificationPolicy,
+        description: &str,
+        creator: Option<&PrincipalName>,
+        time: DateTime<Utc>,
+        activate: bool,
+    ) -> impl Future<Output = Result<PolicyVersion, CustomerError>> + Send;
+
+    /// Makes `version` the only active version.
+    ///
+    /// # Errors
+    /// [`CustomerError::PolicyVersionNotFound`] when there is no such version.
+    fn activate_policy(
+        &self,
+        version: PolicyVersionId,
+        time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PolicyVersion, CustomerError>> + Send;
+
+    /// Stores `purchase` and, in the same transaction, `customer` (its new aggregates and
+    /// classification) if its stored version is still `expected`, with `history`.
+    ///
+    /// # Errors
+    /// [`CustomerError::EtagMismatch`] when the customer's version moved on (nothing written).
+    fn record_purchase(
+        &self,
+        purchase: &Purchase,
+        customer: &Customer,
+        expected: Version,
+        history: &[HistoryEntry],
+    ) -> impl Future<Output = Result<PurchaseWrite, CustomerError>> + Send;
+
+    /// The purchase of `customer` with this order reference.
+    fn find_purchase(
+        &self,
+        customer: &CustomerId,
+        order_ref: &OrderRef,
+    ) -> impl Future<Output = Result<Option<Purchase>, CustomerError>> + Send;
+
+    /// Up to `limit` purchases of `customer` older than `after` (by occurrence time, then order
+    /// reference), newest first.
+    fn list_purchases(
+        &self,
+        customer: &CustomerId,
+        after: Option<(DateTime<Utc>, OrderRef)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Purchase>, CustomerError>> + Send;
+
+    /// Stores an interaction.
+    fn insert_interaction(&self, interaction: &Interaction) -> impl Future<Output = Result<(), CustomerError>> + Send;
+
+    /// Up to `limit` interactions of `customer` older than `after`, newest first.
+    fn list_interactions(
+        &self,
+        customer: &CustomerId,
+        after: Option<(DateTime<Utc>, InteractionId)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Interaction>, CustomerError>> + Send;
+
+    /// Writes `customer`'s aggregates and classification (and bumps its version and update
+    /// time as `customer` says) if its stored version is still `expected`, with `history`.
+    ///
+    /// # Errors
+    /// [`CustomerError::EtagMismatch`] when the version moved on; [`CustomerError::NotFound`].
+    fn write_classification(
+        &self,
+        customer: &Customer,
+        expected: Version,
+        history: &[HistoryEntry],
+    ) -> impl Future<Output = Result<(), CustomerError>> + Send;
+
+    /// Writes every `(customer, expected)` of a batch as [`write_classification`] would, and all
+    /// of `history`, in one transaction. Returns the ids whose version had moved on: those were
+    /// not written and their history rows were not appended.
+    ///
+    /// [`write_classification`]: ClassificationRepository::write_classification
+    fn write_classifications(
+        &self,
+        batch: &[(Customer, Version)],
+        history: &[HistoryEntry],
+    ) -> impl Future<Output = Result<Vec<CustomerId>, CustomerError>> + Send;
+
+    /// How many customers are not deleted.
+    fn count_live(&self) -> impl Future<Output = Result<u64, CustomerError>> + Send;
+
+    /// Up to `limit` non-deleted customers with ids greater than `after`, in id order.
+    fn scan_live(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;
+
+    /// The window sums of each of `customers`' purchases at or after `window_start`; customers
+    /// without such purchases are left out.
+    fn window_sums(
+        &self,
+        customers: &[CustomerId],
+        window_start: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(CustomerId, WindowSums)>, CustomerError>> + Send;
+
+    /// Up to `limit` history rows matching `query`, newest first.
+    fn list_history(
+        &self,
+        query: &HistoryQuery,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, CustomerError>> + Send;
+
+    /// Counts of non-deleted customers within `scope` per value of each dimension (and per
+    /// department when `by_department`).
+    fn segment_counts(
+        &self,
+        scope: &crate::access::ListScope,
+        by_department: bool,
+    ) -> impl Future<Output = Result<Vec<SegmentCount>, CustomerError>> + Send;
 }
 
 /// How an [`AccessRepository`] operation failed. Every method may fail with

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crm_domain::{
     access::{
         AccessSnapshot, AccessStoreError, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditEventId, AuditOutcome,
-        AuditQuery, BindingId, BuiltInRole, PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Role,
+        AuditQuery, BindingId, BuiltInRole, GradeSet, PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Role,
         RoleBinding, RoleName, RoleTitle, Scope, StaffLevel,
     },
     customer::{
@@ -152,6 +152,12 @@ fn binding_from_row(row: role_binding::Model) -> Result<RoleBinding, AccessStore
         role: parse(T, key, "role", RoleName::parse(&row.role))?,
         scope: named(T, key, "scope", &row.scope, Scope::from_name)?,
         expire_time: row.expire_time,
+        grades: u8::try_from(row.grades)
+            .map_err(|e| e.to_string())
+            .and_then(|bits| GradeSet::from_bits(bits).map_err(|e| e.to_string()))
+            .map_err(|reason| {
+                AccessStoreError::Unexpected(format!("stored role_bindings {key} has an invalid grades: {reason}").into())
+            })?,
     })
 }
 
@@ -400,6 +406,7 @@ impl AccessRepository for SqlAccessRepository {
             scope: Set(binding.scope.name().to_owned()),
             expire_time: Set(binding.expire_time),
             create_time: Set(now()),
+            grades: Set(i16::from(binding.grades.bits())),
         };
         role_binding::Entity::insert(row)
             .exec_without_returning(self.db.connection())

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crm_domain::{
-    access::{CustomerFacts, ListScope},
+    access::CustomerFacts,
     customer::{Customer, RequestId, Version, values::CustomerId},
     error::CustomerError,
     listing::ListQuery,
@@ -22,11 +22,14 @@ use sea_orm::{
     sea_query::Order,
 };
 
+use crm_domain::classification::HistoryEntry;
+
 use crate::{
+    classification::append_history,
     database::Database,
     entity::{customer, customer_tag},
     mapping::{customer_from_row, facts_from_columns, row_from_customer},
-    query::{after_cursor, filter_condition, scope_condition, sort_expr},
+    query::{ScopeFilter, after_cursor, filter_condition, scope_filter, sort_expr},
 };
 
 /// Customers stored in the service's SQL database.
@@ -61,7 +64,7 @@ async fn write_tags<C: ConnectionTrait>(conn: &C, customer: &Customer) -> Result
 }
 
 /// Loads the tags of `rows` with one query and maps every row to a domain customer.
-async fn with_tags<C: ConnectionTrait>(conn: &C, rows: Vec<customer::Model>) -> Result<Vec<Customer>, CustomerError> {
+pub(crate) async fn with_tags<C: ConnectionTrait>(conn: &C, rows: Vec<customer::Model>) -> Result<Vec<Customer>, CustomerError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -83,8 +86,8 @@ async fn with_tags<C: ConnectionTrait>(conn: &C, rows: Vec<customer::Model>) -> 
         .collect()
 }
 
-/// The `id`, `owner` and `department` columns of a customer row.
-type FactColumns = (String, Option<String>, Option<String>);
+/// The `id`, `owner`, `department` and `grade` columns of a customer row.
+type FactColumns = (String, Option<String>, Option<String>, Option<String>);
 
 /// `select` reduced to the columns [`CustomerFacts`] are made of.
 fn facts_only(
@@ -95,11 +98,12 @@ fn facts_only(
         .column(customer::Column::Id)
         .column(customer::Column::Owner)
         .column(customer::Column::Department)
+        .column(customer::Column::Grade)
         .into_tuple::<FactColumns>()
 }
 
-fn facts_from_tuple((id, owner, department): FactColumns) -> Result<(CustomerId, CustomerFacts), CustomerError> {
-    facts_from_columns(&id, owner.as_deref(), department.as_deref())
+fn facts_from_tuple((id, owner, department, grade): FactColumns) -> Result<(CustomerId, CustomerFacts), CustomerError> {
+    facts_from_columns(&id, owner.as_deref(), department.as_deref(), grade.as_deref())
 }
 
 /// The one customer `select` finds, with its tags.
@@ -114,12 +118,18 @@ async fn find_one<C: ConnectionTrait>(
 }
 
 impl CustomerRepository for SqlCustomerRepository {
-    async fn insert(&self, customer: &Customer, request_id: Option<RequestId>) -> Result<(), CustomerError> {
+    async fn insert(
+        &self,
+        customer: &Customer,
+        request_id: Option<RequestId>,
+        history: &[HistoryEntry],
+    ) -> Result<(), CustomerError> {
         let result = async {
             let txn = self.db.connection().begin().await?;
             let row = row_from_customer(customer, request_id.map(RequestId::to_text));
             customer::Entity::insert(row).exec_without_returning(&txn).await?;
             write_tags(&txn, customer).await?;
+            append_history(&txn, history).await?;
             txn.commit().await
         }
         .await;
@@ -179,7 +189,7 @@ impl CustomerRepository for SqlCustomerRepository {
         find_one(self.db.connection(), select).await
     }
 
-    async fn replace(&self, customer: &Customer, expected: Version) -> Result<(), CustomerError> {
+    async fn replace(&self, customer: &Customer, expected: Version, history: &[HistoryEntry]) -> Result<(), CustomerError> {
         let outcome = async {
             let txn = self.db.connection().begin().await?;
             let mut row = row_from_customer(customer, None);
@@ -203,6 +213,7 @@ impl CustomerRepository for SqlCustomerRepository {
                 .exec(&txn)
                 .await?;
             write_tags(&txn, customer).await?;
+            append_history(&txn, history).await?;
             txn.commit().await?;
             Ok(true)
         }
@@ -228,13 +239,10 @@ impl CustomerRepository for SqlCustomerRepository {
 
     async fn list(&self, query: &ListQuery, limit: u32) -> Result<Vec<Customer>, CustomerError> {
         let mut select = customer::Entity::find();
-        match &query.scope {
-            ListScope::Everything => {}
-            ListScope::Restricted { departments, owners } => match scope_condition(departments, owners) {
-                Some(condition) => select = select.filter(condition),
-                None => return Ok(Vec::new()),
-            },
-            ListScope::Nothing => return Ok(Vec::new()),
+        match scope_filter(&query.scope) {
+            ScopeFilter::All => {}
+            ScopeFilter::Where(condition) => select = select.filter(condition),
+            ScopeFilter::Nothing => return Ok(Vec::new()),
         }
         let conn = self.db.connection();
         if !query.show_deleted {

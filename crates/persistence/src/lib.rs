@@ -8,6 +8,10 @@
 //!   to domain values here and driver errors become `CustomerError` cases here.
 //! - [`access::SqlAccessRepository`]: the domain's `AccessRepository` port (principals, custom
 //!   roles, role bindings, API keys, the audit log, and the snapshot decisions are made from).
+//! - [`classification::SqlClassificationRepository`]: the domain's `ClassificationRepository`
+//!   port (purchases, interactions, policy versions, classification writes, history, segment
+//!   counts), and [`ReclassificationLock`], the PostgreSQL advisory lock that keeps batch runs of
+//!   several replicas apart. `stored` holds the JSON documents of a classification and a policy.
 //! - `query`: the translation of the domain's typed filter, list scope, ordering and cursor into
 //!   SQL conditions with bound values (no filter text ever reaches SQL).
 //! - [`notify`]: telling the other replicas that access control changed (PostgreSQL
@@ -16,6 +20,7 @@
 //! - `entity`: the sea-orm entities, private to this crate.
 
 pub mod access;
+pub mod classification;
 pub mod customers;
 mod database;
 mod entity;
@@ -23,8 +28,10 @@ mod mapping;
 pub mod notify;
 mod query;
 pub mod secrets;
+mod stored;
 
 pub use access::SqlAccessRepository;
+pub use classification::{ReclassificationLock, SqlClassificationRepository};
 pub use customers::SqlCustomerRepository;
 pub use database::{Backend, ConnectError, Database, redact_url};
 pub use notify::{ACCESS_CHANNEL, AccessChanges, publish_access_changed, subscribe_access_changes};

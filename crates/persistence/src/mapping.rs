@@ -13,6 +13,7 @@ use crm_domain::{
     },
     error::CustomerError,
 };
+use crm_domain::classification::{ActivitySummary, Dimension, Grade, Money};
 use sea_orm::ActiveValue::Set;
 
 use crate::entity::customer;
@@ -107,6 +108,17 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
         department: parse_opt(id, "department", row.department.as_deref(), Department::parse)?,
         tags: Tags::parse(&tags).map_err(|errors| corrupt(id, "tags", format!("{errors:?}")))?,
     };
+    let activity = ActivitySummary {
+        window_orders: u32::try_from(row.window_orders).map_err(|e| corrupt(id, "window_orders", e))?,
+        window_revenue: Money::from_micros(row.window_revenue_micros),
+        first_purchase: row.first_purchase_time,
+        last_purchase: row.last_purchase_time,
+    };
+    let classification = row
+        .classification
+        .as_deref()
+        .map(crate::stored::classification_from_json)
+        .transpose()?;
     Ok(Customer {
         id: parse(id, "id", CustomerId::parse(id))?,
         profile,
@@ -114,18 +126,48 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
         update_time: row.update_time,
         delete_time: row.delete_time,
         version: Version::new(row.version),
+        activity,
+        classification,
     })
 }
 
-/// The id and [`CustomerFacts`] of a customer from its `id`, `owner` and `department` columns.
+/// The grade stored in a customer's `grade` column.
+pub(crate) fn grade_from_column(id: &str, grade: Option<&str>) -> Result<Option<Grade>, CustomerError> {
+    named(id, "grade", grade, Grade::from_name)
+}
+
+/// Sets the aggregate and classification columns of `row` from `customer`.
+pub(crate) fn set_classification_columns(row: &mut customer::ActiveModel, customer: &Customer) {
+    let a = &customer.activity;
+    row.window_orders = Set(i32::try_from(a.window_orders).unwrap_or(i32::MAX));
+    row.window_revenue_micros = Set(a.window_revenue.micros());
+    row.first_purchase_time = Set(a.first_purchase);
+    row.last_purchase_time = Set(a.last_purchase);
+    let c = customer.classification.as_ref();
+    let name = |d: Dimension| c.map(|c| c.value(d).name().to_owned());
+    row.rank_tier = Set(name(Dimension::RankTier));
+    row.value_tier = Set(name(Dimension::ValueTier));
+    row.lifecycle_stage = Set(name(Dimension::LifecycleStage));
+    row.behaviour = Set(name(Dimension::Behaviour));
+    row.size_segment = Set(name(Dimension::SizeSegment));
+    row.grade = Set(name(Dimension::Grade));
+    row.score = Set(c.map(|c| i16::from(c.score)));
+    row.policy_version = Set(c.map(|c| c.policy_version.get()));
+    row.classification = Set(c.map(crate::stored::classification_to_json));
+}
+
+/// The id and [`CustomerFacts`] of a customer from its `id`, `owner`, `department` and `grade`
+/// columns.
 pub(crate) fn facts_from_columns(
     id: &str,
     owner: Option<&str>,
     department: Option<&str>,
+    grade: Option<&str>,
 ) -> Result<(CustomerId, CustomerFacts), CustomerError> {
     let facts = CustomerFacts {
         owner: parse_opt(id, "owner", owner, PrincipalName::parse)?,
         department: parse_opt(id, "department", department, Department::parse)?,
+        grade: grade_from_column(id, grade)?,
     };
     Ok((parse(id, "id", CustomerId::parse(id))?, facts))
 }
@@ -135,7 +177,7 @@ pub(crate) fn facts_from_columns(
 pub(crate) fn row_from_customer(customer: &Customer, request_id: Option<String>) -> customer::ActiveModel {
     let p = &customer.profile;
     let text = |s: Option<&str>| s.map(str::to_owned);
-    customer::ActiveModel {
+    let mut row = customer::ActiveModel {
         id: Set(customer.id.as_str().to_owned()),
         display_name: Set(p.display_name.as_str().to_owned()),
         kind: Set(p.kind.name().to_owned()),
@@ -168,5 +210,8 @@ pub(crate) fn row_from_customer(customer: &Customer, request_id: Option<String>)
         delete_time: Set(customer.delete_time),
         version: Set(customer.version.get()),
         request_id: Set(request_id),
-    }
+        ..Default::default()
+    };
+    set_classification_columns(&mut row, customer);
+    row
 }

@@ -4,15 +4,25 @@
 //! Comparisons are two-valued even on nullable columns (`x = v` is false, `x != v` true, when `x`
 //! is NULL), so `NOT` means what it says. `field = ""` matches customers where the field is not
 //! set and `field != ""` where it is, which is how a caller asks for "unassigned" customers.
+//! The classification columns (`rank_tier` … `grade`, `score`) are NULL until a customer is first
+//! classified and follow the same rule: `grade != VIP` matches an unclassified customer,
+//! `grade = VIP` and `score < 50` do not.
+//!
+//! A classification dimension orders by its value's storage code (declaration order, e.g. VIP,
+//! KEY, STANDARD, POTENTIAL), with NULL as [`UNCLASSIFIED_CODE`], after every value; `score`
+//! orders with NULL as [`UNCLASSIFIED_SCORE`], below every score. The expressions are the ones
+//! [`SortField::key_of`] computes from a customer, so keyset cursors see the same keys.
 
 use crm_domain::{
-    customer::values::{CustomerNeed, Department, Needs, PrincipalName},
+    access::{GradeSet, ListScope},
+    classification::{ClassValue, Dimension},
+    customer::values::{CustomerNeed, Needs},
     filter::{CompareOp, Filter, FilterField, FilterValue},
-    listing::{Cursor, OrderBy, SortField, SortKey},
+    listing::{Cursor, OrderBy, SortField, SortKey, UNCLASSIFIED_CODE, UNCLASSIFIED_SCORE},
 };
 use sea_orm::{
     Value,
-    sea_query::{Condition, Expr, ExprTrait, Func, Query},
+    sea_query::{CaseStatement, Condition, Expr, ExprTrait, Func, Query},
 };
 
 use crate::entity::{customer, customer_tag};
@@ -48,6 +58,13 @@ fn column_of(field: FilterField) -> Option<customer::Column> {
         FilterField::CreateTime => C::CreateTime,
         FilterField::UpdateTime => C::UpdateTime,
         FilterField::DeleteTime => C::DeleteTime,
+        FilterField::Score => C::Score,
+        FilterField::RankTier => C::RankTier,
+        FilterField::ValueTier => C::ValueTier,
+        FilterField::LifecycleStage => C::LifecycleStage,
+        FilterField::Behaviour => C::Behaviour,
+        FilterField::SizeSegment => C::SizeSegment,
+        FilterField::Grade => C::Grade,
         FilterField::Tags | FilterField::Needs => return None,
     })
 }
@@ -142,20 +159,101 @@ fn has(field: FilterField, value: &FilterValue) -> Condition {
     }
 }
 
-/// The condition of a restricted list scope: `department IN (departments) OR owner IN (owners)`,
-/// leaving out the half whose list is empty; `None` when both are (the scope covers nothing).
-/// Both columns are nullable and `NULL IN (...)` is never true, so a customer without a
-/// department or owner is only visible through the other column. Each half is answered from the
-/// `(department, id)` and `(owner, id)` indexes.
-pub(crate) fn scope_condition(departments: &[Department], owners: &[PrincipalName]) -> Option<Condition> {
+/// A list scope as a condition on `customers`.
+pub(crate) enum ScopeFilter {
+    /// Every customer: no condition.
+    All,
+    /// No customer: do not query.
+    Nothing,
+    /// The customers matching the condition.
+    Where(Condition),
+}
+
+/// `grade IN (grades)`, plus `OR grade IS NULL` when the set admits unclassified customers
+/// (they count as POTENTIAL). Grades are stored by name.
+fn grade_condition(grades: GradeSet) -> Condition {
+    let names: Vec<String> = grades.iter().map(|g| g.name().to_owned()).collect();
+    let mut any = Condition::any().add(col(customer::Column::Grade).is_in(names));
+    if grades.admits(None) {
+        any = any.add(col(customer::Column::Grade).is_null());
+    }
+    any
+}
+
+/// The condition of a list scope (see `ListScope`'s documentation for the rule):
+/// `department IN (unlimited departments) OR owner IN (unlimited owners)`, then one
+/// `(department = d AND grade IN (…))` or `(owner = o AND grade IN (…))` per grade-limited
+/// clause, then `grade IN (…)` for an ALL binding limited to grades. Both columns are nullable
+/// and `NULL IN (...)` is never true, so a customer without a department or owner is only visible
+/// through the other column. The unlimited halves are answered from the `(department, id)` and
+/// `(owner, id)` indexes.
+pub(crate) fn scope_filter(scope: &ListScope) -> ScopeFilter {
+    let (departments, owners, all_with_grades) = match scope {
+        ListScope::Everything => return ScopeFilter::All,
+        ListScope::Nothing => return ScopeFilter::Nothing,
+        ListScope::Restricted {
+            departments,
+            owners,
+            all_with_grades,
+        } => (departments, owners, all_with_grades),
+    };
     let mut any = Condition::any();
-    if !departments.is_empty() {
-        any = any.add(col(customer::Column::Department).is_in(departments.iter().map(|d| d.as_str().to_owned())));
+    let mut clauses = |column: customer::Column, items: Vec<(String, GradeSet)>| {
+        let unlimited: Vec<String> = items
+            .iter()
+            .filter(|(_, g)| g.is_empty())
+            .map(|(v, _)| v.clone())
+            .collect();
+        if !unlimited.is_empty() {
+            any = std::mem::replace(&mut any, Condition::any()).add(col(column).is_in(unlimited));
+        }
+        for (value, grades) in items.into_iter().filter(|(_, g)| !g.is_empty()) {
+            any = std::mem::replace(&mut any, Condition::any())
+                .add(Condition::all().add(col(column).eq(value)).add(grade_condition(grades)));
+        }
+    };
+    clauses(
+        customer::Column::Department,
+        departments.iter().map(|(d, g)| (d.as_str().to_owned(), *g)).collect(),
+    );
+    clauses(
+        customer::Column::Owner,
+        owners.iter().map(|(o, g)| (o.as_str().to_owned(), *g)).collect(),
+    );
+    if let Some(grades) = all_with_grades {
+        any = any.add(grade_condition(*grades));
     }
-    if !owners.is_empty() {
-        any = any.add(col(customer::Column::Owner).is_in(owners.iter().map(|o| o.as_str().to_owned())));
+    if any.is_empty() {
+        ScopeFilter::Nothing
+    } else {
+        ScopeFilter::Where(any)
     }
-    (!any.is_empty()).then_some(any)
+}
+
+/// The customers column a dimension's value is stored in, by name.
+fn dimension_column(dimension: Dimension) -> customer::Column {
+    match dimension {
+        Dimension::RankTier => customer::Column::RankTier,
+        Dimension::ValueTier => customer::Column::ValueTier,
+        Dimension::LifecycleStage => customer::Column::LifecycleStage,
+        Dimension::Behaviour => customer::Column::Behaviour,
+        Dimension::SizeSegment => customer::Column::SizeSegment,
+        Dimension::Grade => customer::Column::Grade,
+    }
+}
+
+/// The sort key of a dimension, the storage code of the stored name with NULL (unclassified) as
+/// [`UNCLASSIFIED_CODE`]: `CASE WHEN grade = 'VIP' THEN 1 WHEN grade = 'KEY' THEN 2 … ELSE 32767
+/// END`, names and codes bound. No index serves it; the `(grade, id)`-style indexes serve filters.
+fn dimension_key(dimension: Dimension) -> Expr {
+    let column = dimension_column(dimension);
+    ClassValue::all_of(dimension)
+        .into_iter()
+        .fold(CaseStatement::new(), |case, value| {
+            case.case(col(column).eq(value.name()), i64::from(value.code()))
+        })
+        .finally(UNCLASSIFIED_CODE)
+        .into()
 }
 
 /// The SQL expression a sort field orders by.
@@ -165,6 +263,13 @@ pub(crate) fn sort_expr(field: SortField) -> Expr {
         SortField::CreateTime => col(customer::Column::CreateTime),
         SortField::UpdateTime => col(customer::Column::UpdateTime),
         SortField::EmployeeCount => Expr::cust(EMPLOYEE_COUNT_KEY),
+        SortField::RankTier => dimension_key(Dimension::RankTier),
+        SortField::ValueTier => dimension_key(Dimension::ValueTier),
+        SortField::LifecycleStage => dimension_key(Dimension::LifecycleStage),
+        SortField::Behaviour => dimension_key(Dimension::Behaviour),
+        SortField::SizeSegment => dimension_key(Dimension::SizeSegment),
+        SortField::Grade => dimension_key(Dimension::Grade),
+        SortField::Score => Expr::cust(format!("COALESCE(customers.score, {UNCLASSIFIED_SCORE})")),
     }
 }
 

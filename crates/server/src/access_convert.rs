@@ -11,7 +11,7 @@ use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use crm_api::crm::v1 as pb;
 use crm_domain::{
     access::{
-        ApiKeyId, ApiKeyRecord, AuditCursor, AuditEvent, AuditEventId, AuditOutcome, BindingId, Decision, Permission,
+        ApiKeyId, ApiKeyRecord, AuditCursor, AuditEvent, AuditEventId, AuditOutcome, BindingId, Decision, GradeSet, Permission,
         PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Reason, Role, RoleBinding, RoleName, RoleTitle,
         Scope, StaffLevel,
     },
@@ -242,6 +242,7 @@ pub(crate) fn reason_code_to_proto(reason: &Reason) -> pb::DecisionReasonCode {
         Reason::PrincipalDisabled => pb::DecisionReasonCode::PrincipalDisabled,
         Reason::NoBindingWithPermission => pb::DecisionReasonCode::NoBindingWithPermission,
         Reason::OutOfScope { .. } => pb::DecisionReasonCode::OutOfScope,
+        Reason::GradeNotCovered { .. } => pb::DecisionReasonCode::GradeNotCovered,
         Reason::BindingExpired { .. } => pb::DecisionReasonCode::BindingExpired,
         Reason::CustomerNotFound => pb::DecisionReasonCode::CustomerNotFound,
     }
@@ -260,7 +261,9 @@ fn unknown_enum_value(raw: i32) -> InvalidValue {
 /// unspecified when the code names none), and the sentence for people.
 pub(crate) fn decision_reason_to_proto(reason: &Reason) -> pb::DecisionReason {
     let (role_binding, role, scope) = match reason {
-        Reason::Granted { binding, role, scope } | Reason::OutOfScope { binding, role, scope } => {
+        Reason::Granted { binding, role, scope }
+        | Reason::OutOfScope { binding, role, scope }
+        | Reason::GradeNotCovered { binding, role, scope, .. } => {
             (binding_name(*binding), role.as_str().to_owned(), scope_to_proto(*scope))
         }
         Reason::BindingExpired { binding, role } => {
@@ -581,6 +584,11 @@ pub(crate) fn binding_to_proto(binding: &RoleBinding) -> pb::RoleBinding {
         role: binding.role.as_str().to_owned(),
         scope: scope_to_proto(binding.scope) as i32,
         expire_time: binding.expire_time.map(timestamp),
+        grades: binding
+            .grades
+            .iter()
+            .map(|g| crate::classification_convert::grade_to_proto(g) as i32)
+            .collect(),
     }
 }
 
@@ -600,12 +608,20 @@ pub(crate) fn new_binding(
     let role = role_name(v, "role_binding.role", &raw.role);
     let scope = v.check("role_binding.scope", scope_from_proto(raw.scope));
     let expire_time = expire_time(v, "role_binding.expire_time", raw.expire_time.as_ref(), now);
+    let mut grades = GradeSet::empty();
+    for (i, raw) in raw.grades.iter().enumerate() {
+        match crate::classification_convert::grade_from_proto(*raw) {
+            Some(grade) => grades.insert(grade),
+            None => v.add(format!("role_binding.grades[{i}]"), "must be VIP, KEY, STANDARD or POTENTIAL"),
+        }
+    }
     Some(RoleBinding {
         id,
         principal: principal?,
         role: role?,
         scope: scope?,
         expire_time,
+        grades: grades.normalized(),
     })
 }
 
@@ -1095,6 +1111,7 @@ mod tests {
             role: BuiltInRole::SalesRep.name(),
             scope: Scope::Department,
             expire_time: Some(at(1_760_000_000, 5_000)),
+            grades: GradeSet::empty(),
         };
         let proto = binding_to_proto(&binding);
         assert_eq!(proto.name, binding_name(binding.id));

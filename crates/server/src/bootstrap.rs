@@ -96,6 +96,7 @@ async fn admin_key(repository: &SqlAccessRepository) -> anyhow::Result<String> {
             role,
             scope: Scope::All,
             expire_time: None,
+            grades: crm_domain::access::GradeSet::empty(),
         };
         repository.insert_binding(&binding).await.map_err(store)?;
     }

@@ -2,7 +2,9 @@
 //! TOML config file, in that order of precedence, falling back to a default that needs no set-up
 //! (an SQLite file in the working directory, loopback port 50051).
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use crm_domain::clock::{Clock, SystemClock};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -107,6 +109,15 @@ pub struct SettingsArgs {
     /// change notifications, in seconds. [default: 30]
     #[arg(long, env = "CRM_ACCESS_REFRESH_SECS", global = true)]
     pub access_refresh_secs: Option<u64>,
+    /// The deployment's reporting currency (ISO 4217): every purchase amount and money threshold
+    /// of the classification policy is in it; RecordPurchase refuses other currencies.
+    /// [default: USD]
+    #[arg(long, env = "CRM_REPORTING_CURRENCY", global = true)]
+    pub reporting_currency: Option<String>,
+    /// How often every customer is re-classified (time alone moves lifecycle stages), in
+    /// seconds; 0 turns the schedule off. The first run starts with the server. [default: 86400]
+    #[arg(long, env = "CRM_RECLASSIFY_INTERVAL_SECS", global = true)]
+    pub reclassify_interval_secs: Option<u64>,
 }
 
 /// The same settings as read from a config file.
@@ -125,6 +136,8 @@ struct FileSettings {
     health_check_interval_secs: Option<u64>,
     admin_key_file: Option<PathBuf>,
     access_refresh_secs: Option<u64>,
+    reporting_currency: Option<String>,
+    reclassify_interval_secs: Option<u64>,
 }
 
 /// The settings in force, every one resolved.
@@ -152,8 +165,15 @@ pub struct Settings {
     pub health_check_interval: Duration,
     /// Where the bootstrap admin key is written.
     pub admin_key_file: PathBuf,
-    /// How often the access state is reloaded regardless of notifications.
+    /// How often the access state (and the active policy) is reloaded regardless of
+    /// notifications.
     pub access_refresh_interval: Duration,
+    /// The reporting currency, upper case.
+    pub reporting_currency: String,
+    /// How often the scheduled re-classification runs; `None` when off.
+    pub reclassify_interval: Option<Duration>,
+    /// Where "now" comes from: the system clock, or a test's controllable clock.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Settings {
@@ -221,6 +241,19 @@ impl Settings {
                     .unwrap_or(30)
                     .max(1),
             ),
+            reporting_currency: args
+                .reporting_currency
+                .or(file.reporting_currency)
+                .map_or_else(|| "USD".to_owned(), |c| c.trim().to_ascii_uppercase()),
+            reclassify_interval: match args
+                .reclassify_interval_secs
+                .or(file.reclassify_interval_secs)
+                .unwrap_or(86_400)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            clock: Arc::new(SystemClock),
         }
     }
 }

@@ -16,6 +16,8 @@ use crm_domain::{
     error::Violations,
 };
 
+use crate::classification_state::Reporting;
+
 /// A prost timestamp for `time`.
 pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -24,8 +26,8 @@ pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// The proto form of a customer.
-pub(crate) fn customer_to_proto(customer: &Customer) -> pb::Customer {
+/// A customer as the contract shows it; money in `reporting.currency`.
+pub(crate) fn customer_to_proto(customer: &Customer, reporting: Reporting<'_>) -> pb::Customer {
     let p = &customer.profile;
     let c = &p.contact;
     let text = |s: Option<&str>| s.unwrap_or_default().to_owned();
@@ -60,6 +62,15 @@ pub(crate) fn customer_to_proto(customer: &Customer) -> pb::Customer {
         update_time: Some(timestamp(customer.update_time)),
         delete_time: customer.delete_time.map(timestamp),
         etag: customer.etag(),
+        classification: customer
+            .classification
+            .as_ref()
+            .map(crate::classification_convert::classification_to_proto),
+        activity: Some(crate::classification_convert::activity_to_proto(
+            &customer.activity,
+            reporting.window_days,
+            reporting.currency,
+        )),
     }
 }
 

@@ -11,7 +11,8 @@ use crm_domain::{
     access::Authorizer,
     access::ListScope,
     caller::Caller,
-    customer::{NewCustomer, RequestId, now, resource_name, service::CustomerService, values::CustomerId},
+    classification::Classifier,
+    customer::{Customer, NewCustomer, RequestId, resource_name, service::CustomerService, values::CustomerId},
     error::{CustomerError, Violations},
     filter::Filter,
     listing::{ListQuery, OrderBy, PageSize},
@@ -23,6 +24,7 @@ use crate::{
     access_state::{AccessState, AccessView},
     audit::AuditLog,
     caller::caller_of,
+    classification_state::ClassificationState,
     convert::{changes, customer_name, customer_to_proto, profile},
     page_token::{PageTokens, fingerprint},
     status::{invalid_argument, to_status},
@@ -38,6 +40,7 @@ pub(crate) struct CustomerGrpc {
     page_tokens: PageTokens,
     access: Arc<AccessState>,
     audit: AuditLog,
+    classification: Arc<ClassificationState>,
 }
 
 impl CustomerGrpc {
@@ -46,13 +49,21 @@ impl CustomerGrpc {
         page_tokens: PageTokens,
         access: Arc<AccessState>,
         audit: AuditLog,
+        classification: Arc<ClassificationState>,
     ) -> Self {
         Self {
             customers,
             page_tokens,
             access,
             audit,
+            classification,
         }
+    }
+
+    /// `customer` as the contract shows it.
+    fn out(&self, customer: &Customer) -> pb::Customer {
+        let policy = self.classification.policy();
+        customer_to_proto(customer, self.classification.reporting(&policy))
     }
 
     /// The caller and the access view its request is decided against.
@@ -62,7 +73,7 @@ impl CustomerGrpc {
 }
 
 /// `result` as a response, after auditing it.
-async fn finish<T>(
+pub(crate) async fn finish<T>(
     audit: &AuditLog,
     caller: &Caller,
     action: &str,
@@ -103,7 +114,7 @@ impl CustomerApi for CustomerGrpc {
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = v.check_optional("customer_id", &req.customer_id, CustomerId::parse);
@@ -125,19 +136,21 @@ impl CustomerApi for CustomerGrpc {
             })
             .map_err(to_status)?;
         let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
-        let result = self.customers.create(&auth, new).await;
+        let policy = self.classification.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let result = self.customers.create(&auth, &classifier, new).await;
         let resource = result.as_ref().map_or(resource, |c| resource_name(&c.id));
         let created = finish(&self.audit, &caller, "CreateCustomer", &resource, true, result).await?;
-        Ok(Response::new(customer_to_proto(&created)))
+        Ok(Response::new(self.out(&created)))
     }
 
     async fn get_customer(&self, request: Request<pb::GetCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let id = required_name("name", &request.get_ref().name)?;
         let result = self.customers.get(&auth, &id).await;
         let customer = finish(&self.audit, &caller, "GetCustomer", &resource_name(&id), false, result).await?;
-        Ok(Response::new(customer_to_proto(&customer)))
+        Ok(Response::new(self.out(&customer)))
     }
 
     async fn batch_get_customers(
@@ -145,7 +158,7 @@ impl CustomerApi for CustomerGrpc {
         request: Request<pb::BatchGetCustomersRequest>,
     ) -> Result<Response<pb::BatchGetCustomersResponse>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let names = &request.get_ref().names;
         let mut v = Violations::new();
         if names.is_empty() {
@@ -170,7 +183,7 @@ impl CustomerApi for CustomerGrpc {
         let result = self.customers.batch_get(&auth, &ids).await;
         let customers = finish(&self.audit, &caller, "BatchGetCustomers", "customers", false, result).await?;
         Ok(Response::new(pb::BatchGetCustomersResponse {
-            customers: customers.iter().map(customer_to_proto).collect(),
+            customers: customers.iter().map(|c| self.out(c)).collect(),
         }))
     }
 
@@ -179,7 +192,7 @@ impl CustomerApi for CustomerGrpc {
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let req = request.into_inner();
         let mut v = Violations::new();
         let page_size = v.check("page_size", PageSize::from_request(req.page_size));
@@ -221,7 +234,7 @@ impl CustomerApi for CustomerGrpc {
             })
             .unwrap_or_default();
         Ok(Response::new(pb::ListCustomersResponse {
-            customers: page.customers.iter().map(customer_to_proto).collect(),
+            customers: page.customers.iter().map(|c| self.out(c)).collect(),
             next_page_token,
         }))
     }
@@ -231,7 +244,7 @@ impl CustomerApi for CustomerGrpc {
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let req = request.into_inner();
         let mut v = Violations::new();
         let Some(customer) = req.customer else {
@@ -242,7 +255,9 @@ impl CustomerApi for CustomerGrpc {
         let changes = changes(&mut v, &customer, req.update_mask.as_ref());
         let id = v.finish(|| id).map_err(to_status)?;
         let etag = (!customer.etag.is_empty()).then_some(customer.etag.as_str());
-        let result = self.customers.update(&auth, &id, etag, &changes).await;
+        let policy = self.classification.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let result = self.customers.update(&auth, &classifier, &id, etag, &changes).await;
         let updated = finish(
             &self.audit,
             &caller,
@@ -252,7 +267,7 @@ impl CustomerApi for CustomerGrpc {
             result,
         )
         .await?;
-        Ok(Response::new(customer_to_proto(&updated)))
+        Ok(Response::new(self.out(&updated)))
     }
 
     async fn delete_customer(
@@ -260,7 +275,7 @@ impl CustomerApi for CustomerGrpc {
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let req = request.into_inner();
         let id = required_name("name", &req.name)?;
         let etag = (!req.etag.is_empty()).then_some(req.etag.as_str());
@@ -274,7 +289,7 @@ impl CustomerApi for CustomerGrpc {
             result,
         )
         .await?;
-        Ok(Response::new(customer_to_proto(&deleted)))
+        Ok(Response::new(self.out(&deleted)))
     }
 
     async fn undelete_customer(
@@ -282,9 +297,11 @@ impl CustomerApi for CustomerGrpc {
         request: Request<pb::UndeleteCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
         let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let id = required_name("name", &request.get_ref().name)?;
-        let result = self.customers.undelete(&auth, &id).await;
+        let policy = self.classification.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let result = self.customers.undelete(&auth, &classifier, &id).await;
         let restored = finish(
             &self.audit,
             &caller,
@@ -294,6 +311,6 @@ impl CustomerApi for CustomerGrpc {
             result,
         )
         .await?;
-        Ok(Response::new(customer_to_proto(&restored)))
+        Ok(Response::new(self.out(&restored)))
     }
 }

@@ -14,6 +14,10 @@
 //! - [`bootstrap`]: the first admin and its key on a fresh database.
 //! - `customer_service`: the `CustomerService` handlers.
 //! - `access_service`: the `AccessService` handlers (management, `WhoAmI`, decisions, audit).
+//! - `classification_state`: the clock, the reporting currency, the active policy in memory,
+//!   batch runs (one at a time, PostgreSQL advisory lock) and the daily schedule.
+//! - `classification_service`: the `ClassificationService` handlers.
+//! - `classification_convert`: proto <-> domain mapping of classification messages.
 //! - `convert`: proto <-> domain mapping, collecting every field violation.
 //! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
 //! - `page_token`: signed, query-bound page tokens.
@@ -23,6 +27,9 @@ mod access_service;
 mod access_state;
 mod api_key;
 mod audit;
+mod classification_convert;
+mod classification_service;
+mod classification_state;
 pub mod bootstrap;
 pub mod caller;
 pub mod config;
@@ -35,7 +42,10 @@ pub mod telemetry;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use crm_api::crm::v1::{access_service_server::AccessServiceServer, customer_service_server::CustomerServiceServer};
+use crm_api::crm::v1::{
+    access_service_server::AccessServiceServer, classification_service_server::ClassificationServiceServer,
+    customer_service_server::CustomerServiceServer,
+};
 use crm_domain::customer::service::CustomerService;
 use crm_persistence::{Database, SqlAccessRepository, SqlCustomerRepository, secrets};
 use tokio::net::TcpListener;
@@ -48,6 +58,8 @@ use crate::{
     access_state::AccessState,
     audit::AuditLog,
     caller::CallerLayer,
+    classification_service::ClassificationGrpc,
+    classification_state::ClassificationState,
     config::Settings,
     customer_service::CustomerGrpc,
     page_token::PageTokens,
@@ -55,7 +67,11 @@ use crate::{
 };
 
 /// The gRPC service names health reports on (besides the overall `""`).
-const SERVICE_NAMES: &[&str] = &["crm.v1.CustomerService", "crm.v1.AccessService"];
+const SERVICE_NAMES: &[&str] = &[
+    "crm.v1.CustomerService",
+    "crm.v1.AccessService",
+    "crm.v1.ClassificationService",
+];
 
 /// How long shutdown waits for the audit writer to store what is queued.
 const AUDIT_DRAIN: Duration = Duration::from_secs(10);
@@ -106,6 +122,18 @@ pub async fn run(
         settings.access_refresh_interval,
     ));
     let (audit, audit_task) = AuditLog::start(SqlAccessRepository::new(db.clone()));
+    let classification = ClassificationState::load(
+        db.clone(),
+        Arc::clone(&settings.clock),
+        settings.reporting_currency.clone(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot load the classification policy: {e}"))?;
+    let schedule_task = tokio::spawn(classification_state::schedule(
+        Arc::clone(&classification),
+        settings.reclassify_interval,
+        settings.access_refresh_interval,
+    ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
@@ -136,6 +164,7 @@ pub async fn run(
         page_tokens,
         Arc::clone(&access),
         audit.clone(),
+        Arc::clone(&classification),
     );
     let customer_service = CustomerServiceServer::new(customers)
         .max_decoding_message_size(settings.max_message_bytes)
@@ -144,6 +173,13 @@ pub async fn run(
         AccessServiceServer::new(AccessGrpc::new(Arc::clone(&access), customer_repository, audit.clone()))
             .max_decoding_message_size(settings.max_message_bytes)
             .max_encoding_message_size(settings.max_message_bytes);
+    let classification_service = ClassificationServiceServer::new(ClassificationGrpc::new(
+        Arc::clone(&classification),
+        Arc::clone(&access),
+        audit.clone(),
+    ))
+    .max_decoding_message_size(settings.max_message_bytes)
+    .max_encoding_message_size(settings.max_message_bytes);
     drop(audit);
 
     let local_addr = listener.local_addr().context("reading the bound address")?;
@@ -164,6 +200,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(customer_service)
         .add_service(access_service)
+        .add_service(classification_service)
         // TCP_NODELAY on every accepted connection: without it, Nagle's algorithm holds back the
         // last segment of a multi-write response until the client's delayed ACK (~40 ms).
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
@@ -181,6 +218,8 @@ pub async fn run(
         }
     };
     health_task.abort();
+    schedule_task.abort();
+    let _ = schedule_task.await;
     access_task.abort();
     // Wait until the watcher is gone: its PostgreSQL listener holds a pooled connection that
     // closing the pool would otherwise wait for.

@@ -142,6 +142,28 @@ pub(crate) fn to_status(error: CustomerError) -> Status {
                  customers.read_contact for every one of them)"
             ),
         ),
+        CustomerError::PolicyVersionNotFound(version) => with_info(
+            Code::NotFound,
+            ErrorReason::PolicyVersionNotFound,
+            &[("policy", &version.resource_name())],
+            format!("{} does not exist", version.resource_name()),
+        ),
+        CustomerError::OverrideNotFound(id, dimension) => with_info(
+            Code::NotFound,
+            ErrorReason::OverrideNotFound,
+            &[("customer", &resource_name(&id)), ("dimension", dimension.name())],
+            format!("{} has no override on {}", resource_name(&id), dimension.field()),
+        ),
+        CustomerError::PurchaseConflict(id, order_ref) => with_info(
+            Code::AlreadyExists,
+            ErrorReason::PurchaseConflict,
+            &[("customer", &resource_name(&id)), ("order_ref", order_ref.as_str())],
+            format!(
+                "order {order_ref} of {} was recorded before with a different amount or time; \
+                 an order reference names one purchase",
+                resource_name(&id)
+            ),
+        ),
         CustomerError::Unexpected(cause) => internal(&cause),
     }
 }

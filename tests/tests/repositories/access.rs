@@ -55,6 +55,7 @@ fn binding(principal: &str, role: &str, scope: Scope) -> RoleBinding {
         principal: name(principal),
         role: RoleName::from_id(role).unwrap(),
         scope,
+        grades: crm_domain::access::GradeSet::empty(),
         expire_time: None,
     }
 }

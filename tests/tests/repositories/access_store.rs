@@ -70,6 +70,7 @@ fn binding(principal: &str, role: &str, scope: Scope) -> RoleBinding {
         principal: name(principal),
         role: RoleName::from_id(role).unwrap(),
         scope,
+        grades: crm_domain::access::GradeSet::empty(),
         expire_time: None,
     }
 }
@@ -488,6 +489,7 @@ async fn the_loaded_snapshot_answers_checks(backend: Backend) {
     let owned_by = |owner: &str, department: &str| CustomerFacts {
         owner: Some(name(owner)),
         department: Some(Department::parse(department).unwrap()),
+        grade: None,
     };
     let allowed = snapshot.check(
         &name("alice"),

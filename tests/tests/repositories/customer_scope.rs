@@ -76,15 +76,22 @@ async fn seed(repo: &SqlCustomerRepository) -> Vec<Customer> {
     let deleted = customer(18, "c99", Some("alice"), Some("east"), true).deleted(at(100));
     customers.push(deleted);
     for c in &customers {
-        repo.insert(c, None).await.unwrap();
+        repo.insert(c, None, &[]).await.unwrap();
     }
     customers
 }
 
 fn restricted(departments: &[&str], owners: &[&str]) -> ListScope {
     ListScope::Restricted {
-        departments: departments.iter().map(|d| department(d)).collect(),
-        owners: owners.iter().map(|o| owner(o)).collect(),
+        departments: departments
+            .iter()
+            .map(|d| (department(d), crm_domain::access::GradeSet::empty()))
+            .collect(),
+        owners: owners
+            .iter()
+            .map(|o| (owner(o), crm_domain::access::GradeSet::empty()))
+            .collect(),
+        all_with_grades: None,
     }
 }
 

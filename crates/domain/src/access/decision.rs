@@ -2,12 +2,14 @@
 
 use std::fmt;
 
-use super::binding::{BindingId, Scope};
+use super::binding::{BindingId, GradeSet, Scope};
 use super::role::RoleName;
+use crate::classification::Grade;
 use crate::customer::values::{Department, PrincipalName};
 use crate::customer::{Customer, CustomerProfile};
 
-/// The two facts about a customer that access decisions depend on.
+/// The facts about a customer that access decisions depend on: its owner, its department and
+/// its current grade.
 ///
 /// The server reads them by primary key (or from a cache) before asking; a customer that does
 /// not exist is passed as `None`, never as an empty `CustomerFacts`.
@@ -17,20 +19,30 @@ pub struct CustomerFacts {
     pub owner: Option<PrincipalName>,
     /// The department that owns the relationship, if assigned; scope DEPARTMENT matches on it.
     pub department: Option<Department>,
+    /// The customer's current grade; `None` while it is not classified yet. A binding limited
+    /// to some grades (see [`GradeSet`]) treats an unclassified customer as
+    /// [`Grade::Potential`]; a binding not limited by grade ignores it.
+    pub grade: Option<Grade>,
 }
 
 impl From<&CustomerProfile> for CustomerFacts {
+    /// The facts of a customer about to be created: its owner and department, and no grade yet
+    /// (so a grade-limited binding treats it as POTENTIAL).
     fn from(profile: &CustomerProfile) -> Self {
         Self {
             owner: profile.owner.clone(),
             department: profile.department.clone(),
+            grade: None,
         }
     }
 }
 
 impl From<&Customer> for CustomerFacts {
     fn from(customer: &Customer) -> Self {
-        Self::from(&customer.profile)
+        Self {
+            grade: customer.classification.as_ref().map(crate::classification::Classification::grade),
+            ..Self::from(&customer.profile)
+        }
     }
 }
 
@@ -38,8 +50,8 @@ impl From<&Customer> for CustomerFacts {
 ///
 /// Every reason has a stable [`code`](Reason::code) for programs and an
 /// [`explain`](Reason::explain) sentence for people. No reason says anything about the
-/// customer itself (its owner or department), so a denied principal learns nothing about a
-/// customer it may not see.
+/// customer itself (its owner, department or grade), so a denied principal learns nothing about
+/// a customer it may not see beyond which of its own bindings did not apply.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// A live binding grants the permission for this customer (or, for a global permission,
@@ -70,6 +82,21 @@ pub enum Reason {
         /// The scope that excluded the customer.
         scope: Scope,
     },
+    /// A live binding grants the permission and its scope covers this customer, but the binding
+    /// is limited to grades that do not include the customer's current grade (an unclassified
+    /// customer counts as POTENTIAL), and no live binding is [out of scope](Reason::OutOfScope).
+    /// When several are, this is the first in binding id order. It names the grades the binding
+    /// covers, never the customer's grade.
+    GradeNotCovered {
+        /// The binding that holds the permission.
+        binding: BindingId,
+        /// The binding's role.
+        role: RoleName,
+        /// The binding's scope, which covers the customer.
+        scope: Scope,
+        /// The grades the binding is limited to (never empty).
+        grades: GradeSet,
+    },
     /// The only bindings that grant the permission have expired. When several have, this is the
     /// first in binding id order.
     BindingExpired {
@@ -97,6 +124,7 @@ impl Reason {
             Self::PrincipalDisabled => "PRINCIPAL_DISABLED",
             Self::NoBindingWithPermission => "NO_BINDING_WITH_PERMISSION",
             Self::OutOfScope { .. } => "OUT_OF_SCOPE",
+            Self::GradeNotCovered { .. } => "GRADE_NOT_COVERED",
             Self::BindingExpired { .. } => "BINDING_EXPIRED",
             Self::CustomerNotFound => "CUSTOMER_NOT_FOUND",
         }
@@ -120,6 +148,15 @@ impl Reason {
                 "Denied because role binding {binding} (role {role}) grants this permission only with scope \
                  {scope}, for {}, and this customer is not one of them.",
                 scope.describe()
+            ),
+            Self::GradeNotCovered {
+                binding,
+                role,
+                scope,
+                grades,
+            } => format!(
+                "Denied because role binding {binding} (role {role}, scope {scope}) covers only grades \
+                 {grades}, not this customer's grade."
             ),
             Self::BindingExpired { binding, role } => format!(
                 "Denied because the role bindings that grant this permission have expired, such as {binding} \
@@ -196,8 +233,17 @@ mod tests {
                 role: role.clone(),
                 scope: Scope::Department,
             },
-            Reason::BindingExpired { binding, role },
+            Reason::BindingExpired {
+                binding,
+                role: role.clone(),
+            },
             Reason::CustomerNotFound,
+            Reason::GradeNotCovered {
+                binding,
+                role,
+                scope: Scope::Own,
+                grades: [Grade::Standard, Grade::Potential].into_iter().collect(),
+            },
         ]
     }
 
@@ -214,6 +260,7 @@ mod tests {
                 "OUT_OF_SCOPE",
                 "BINDING_EXPIRED",
                 "CUSTOMER_NOT_FOUND",
+                "GRADE_NOT_COVERED",
             ]
         );
     }
@@ -246,6 +293,11 @@ mod tests {
              customer is not one of them."
         );
         assert!(reasons[5].explain().contains("expired"));
+        assert_eq!(
+            reasons[7].explain(),
+            "Denied because role binding 0190a5d0-ac96-774b-bcce-b302099a8057 (role roles/sales_rep, scope OWN) \
+             covers only grades STANDARD, POTENTIAL, not this customer's grade."
+        );
     }
 
     #[test]
@@ -281,6 +333,7 @@ mod tests {
             CustomerFacts {
                 owner: Some(owner),
                 department: Some(department),
+                grade: None,
             }
         );
     }

@@ -4,7 +4,7 @@
 //! The model is DESIGN.md §3. A [`Principal`] (a user or a service account) holds
 //! [`RoleBinding`]s; each binding gives it one [`Role`], a named [`PermissionSet`], with a
 //! [`Scope`] that says which customers the role applies to (ALL, its DEPARTMENT's, or those it
-//! OWNS) and an optional expiry. Decisions are deny by default: a permission is granted when some
+//! OWNS), optionally only for customers of some grades (a [`GradeSet`]), and an optional expiry. Decisions are deny by default: a permission is granted when some
 //! live binding of an enabled principal grants it for that customer.
 //!
 //! Everything here is pure: no clock, no storage, no locks. The server loads principals, roles
@@ -19,7 +19,7 @@
 //!   [`PrincipalDisplayName`].
 //! - [`role`]: [`RoleName`], [`Role`], and the built-in roles ([`BuiltInRole`],
 //!   [`built_in_roles`]), whose permissions are tabled on [`built_in_roles`].
-//! - [`binding`]: [`RoleBinding`], its [`BindingId`] and its [`Scope`].
+//! - [`binding`]: [`RoleBinding`], its [`BindingId`], its [`Scope`] and its [`GradeSet`].
 //! - [`decision`]: what a decision needs to know about a customer ([`CustomerFacts`]) and what it
 //!   answers ([`Decision`], [`Reason`]).
 //! - [`authorizer`]: [`Authorizer`], one request's view (principal, snapshot, instant) that the
@@ -43,7 +43,7 @@ pub mod snapshot;
 
 pub use self::audit::{AuditCursor, AuditEvent, AuditEventId, AuditOutcome, AuditQuery};
 pub use self::authorizer::{Authorizer, Denial};
-pub use self::binding::{BindingId, RoleBinding, Scope};
+pub use self::binding::{BindingId, GradeSet, RoleBinding, Scope};
 pub use self::decision::{CustomerFacts, Decision, Reason};
 pub use self::keys::{ApiKeyId, ApiKeyPrefix, ApiKeyRecord};
 pub use self::permission::{Permission, PermissionSet};

@@ -13,14 +13,18 @@
 //! - A binding is live while `now < expire_time` (or it has no expiry). A binding whose role does
 //!   not exist grants nothing.
 //! - For a customer-scoped permission, a live binding grants it when its [`Scope`] covers the
-//!   customer (see [`Scope::covers`]). A global permission is granted by any live binding that
-//!   holds it, whatever its scope.
+//!   customer (see [`Scope::covers`]) and its [`GradeSet`] admits the customer's grade (see
+//!   [`GradeSet::admits`]: an empty set admits every grade; an unclassified customer counts as
+//!   POTENTIAL). A global permission is granted by any live binding that holds it, whatever its
+//!   scope and grades.
 //! - Denials report the most useful reason: [`Reason::OutOfScope`] over
-//!   [`Reason::BindingExpired`] over [`Reason::NoBindingWithPermission`].
+//!   [`Reason::GradeNotCovered`] over [`Reason::BindingExpired`] over
+//!   [`Reason::NoBindingWithPermission`].
 //! - Permission is decided before existence (AIP-211): [`Reason::CustomerNotFound`] is only said
-//!   to a principal that holds the permission for *every* customer; anyone else gets the answer
-//!   it would get for an existing customer outside its scope, so the answer never reveals whether
-//!   a customer exists.
+//!   to a principal that holds the permission for *every* customer (live ALL bindings whose
+//!   grades together admit every grade); anyone else gets the answer it would get for an existing
+//!   customer outside its scope and of a grade none of its ALL bindings covers, so the answer
+//!   never reveals whether a customer exists.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -28,7 +32,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::binding::{BindingId, RoleBinding, Scope};
+use super::binding::{BindingId, GradeSet, RoleBinding, Scope};
 use super::decision::{CustomerFacts, Decision, Reason};
 use super::permission::{Permission, PermissionSet};
 use super::principal::Principal;
@@ -43,6 +47,8 @@ struct Grant {
     permissions: PermissionSet,
     /// The binding's scope.
     scope: Scope,
+    /// The grades the binding is limited to (empty: every grade).
+    grades: GradeSet,
     /// The binding's expiry.
     expire_time: Option<DateTime<Utc>>,
     /// The binding's id.
@@ -78,6 +84,7 @@ impl Grant {
             principal: principal.clone(),
             role: self.role.clone(),
             scope: self.scope,
+            grades: self.grades,
             expire_time: self.expire_time,
         }
     }
@@ -100,17 +107,52 @@ struct Entry {
 }
 
 /// Which customers a principal may see in a list, as a condition persistence turns into SQL.
+///
+/// # Translating it to SQL
+/// - [`Everything`](Self::Everything): no condition.
+/// - [`Nothing`](Self::Nothing): no query at all; the answer is empty.
+/// - [`Restricted`](Self::Restricted): the `OR` of one condition per clause,
+///   ```text
+///   (department = d1 AND <grades g1>) OR … OR (owner = o1 AND <grades h1>) OR … OR <grades a>
+///   ```
+///   with one term per `(d, g)` of `departments`, one per `(o, h)` of `owners`, and the last
+///   term only when `all_with_grades` is `Some(a)`. `<grades g>` is:
+///   - nothing (the clause is just `department = d` or `owner = o`) when `g` is empty: **an
+///     empty [`GradeSet`] means "every grade", never "no grade"**;
+///   - otherwise `COALESCE(grade, POTENTIAL) IN (g…)`, with the grades written as the column
+///     stores them (by [`Grade::name`](crate::classification::Grade::name) or
+///     [`Grade::code`](crate::classification::Grade::code)) and an unclassified customer (a
+///     `NULL` grade) counting as POTENTIAL. Equivalently, and friendlier to an index:
+///     `grade IN (g…)`, `OR grade IS NULL` added exactly when `g` contains POTENTIAL
+///     (`g.admits(None)`).
+///
+/// [`covers`](Self::covers) is the same condition evaluated in memory, and it agrees with
+/// [`AccessSnapshot::check`] for every customer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListScope {
     /// Every customer: no condition.
     Everything,
-    /// Only customers whose `department` is one of `departments` **or** whose `owner` is one of
-    /// `owners`. At least one of the two lists is non-empty; both are sorted and duplicate-free.
+    /// Only customers matched by one of the clauses: a customer whose `department` is one of
+    /// `departments` and whose grade that department's set admits, **or** whose `owner` is one of
+    /// `owners` and whose grade that owner's set admits, **or** (any department, any owner)
+    /// whose grade `all_with_grades` admits.
+    ///
+    /// Invariants: at least one clause exists (a list is non-empty or `all_with_grades` is
+    /// `Some`); both lists are sorted by department or owner and name each at most once; every
+    /// set is normalized (see [`GradeSet::normalized`]: an empty set means every grade, and
+    /// [`GradeSet::ALL`] never appears); `all_with_grades` is never `Some` of an empty set (that
+    /// is [`Everything`](Self::Everything)).
     Restricted {
-        /// Departments whose customers are visible.
-        departments: Vec<Department>,
-        /// Owners whose customers are visible.
-        owners: Vec<PrincipalName>,
+        /// Departments whose customers are visible, each with the grades visible in it (empty:
+        /// every grade).
+        departments: Vec<(Department, GradeSet)>,
+        /// Owners whose customers are visible, each with the grades visible for it (empty: every
+        /// grade).
+        owners: Vec<(PrincipalName, GradeSet)>,
+        /// Grades whose customers are visible whatever their department and owner (from bindings
+        /// with scope ALL limited to some grades); `None` when there is no such binding. Never
+        /// empty.
+        all_with_grades: Option<GradeSet>,
     },
     /// No customer: the list is empty (or the request is denied).
     Nothing,
@@ -118,8 +160,9 @@ pub enum ListScope {
 
 impl ListScope {
     /// Returns whether every customer `other` covers is also covered by `self`. It compares the
-    /// conditions, not the customers, so it may answer `false` when a customer outside one
-    /// half of `other` happens to be covered by the other half; it never answers `true` wrongly.
+    /// conditions clause by clause, not the customers, so it may answer `false` when a customer
+    /// outside one clause of `self` happens to be covered by another; it never answers `true`
+    /// wrongly.
     pub fn includes(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Everything, _) | (_, Self::Nothing) => true,
@@ -127,14 +170,26 @@ impl ListScope {
                 false
             }
             (
-                Self::Restricted { departments, owners },
+                Self::Restricted {
+                    departments,
+                    owners,
+                    all_with_grades,
+                },
                 Self::Restricted {
                     departments: other_departments,
                     owners: other_owners,
+                    all_with_grades: other_all,
                 },
             ) => {
-                other_departments.iter().all(|d| departments.contains(d))
-                    && other_owners.iter().all(|o| owners.contains(o))
+                let all = all_with_grades.map_or(0, GradeSet::admitted_bits);
+                let within = |wanted: GradeSet, shown: u8| wanted.admitted_bits() & !shown == 0;
+                other_departments
+                    .iter()
+                    .all(|(d, grades)| within(*grades, shown(departments, d, all)))
+                    && other_owners
+                        .iter()
+                        .all(|(o, grades)| within(*grades, shown(owners, o, all)))
+                    && other_all.is_none_or(|grades| within(grades, all))
             }
         }
     }
@@ -143,13 +198,35 @@ impl ListScope {
     pub fn covers(&self, customer: &CustomerFacts) -> bool {
         match self {
             Self::Everything => true,
-            Self::Restricted { departments, owners } => {
-                customer.department.as_ref().is_some_and(|d| departments.contains(d))
-                    || customer.owner.as_ref().is_some_and(|o| owners.contains(o))
+            Self::Restricted {
+                departments,
+                owners,
+                all_with_grades,
+            } => {
+                let grade = customer.grade;
+                all_with_grades.is_some_and(|grades| grades.admits(grade))
+                    || customer.department.as_ref().is_some_and(|department| {
+                        departments
+                            .iter()
+                            .any(|(d, grades)| d == department && grades.admits(grade))
+                    })
+                    || customer
+                        .owner
+                        .as_ref()
+                        .is_some_and(|owner| owners.iter().any(|(o, grades)| o == owner && grades.admits(grade)))
             }
             Self::Nothing => false,
         }
     }
+}
+
+/// The grades (as a mask) a restricted scope shows of the customers its `clauses` match at `key`,
+/// given that its ALL clause shows the grades `all` of every customer.
+fn shown<K: PartialEq>(clauses: &[(K, GradeSet)], key: &K, all: u8) -> u8 {
+    clauses
+        .iter()
+        .filter(|(k, _)| k == key)
+        .fold(all, |mask, (_, grades)| mask | grades.admitted_bits())
 }
 
 /// An immutable index of principals, roles and role bindings that answers access questions.
@@ -226,6 +303,7 @@ impl AccessSnapshot {
                 entry.grants.push(Grant {
                     permissions,
                     scope: binding.scope,
+                    grades: binding.grades,
                     expire_time: binding.expire_time,
                     id: binding.id,
                     role: binding.role,
@@ -270,7 +348,10 @@ impl AccessSnapshot {
         // matched against it rather than against the stored copy.
         let department = entry.department.as_deref();
         let mut out_of_scope = None;
+        let mut grade_not_covered = None;
         let mut expired = None;
+        // For a missing customer: the grades the live ALL bindings admit together, so far.
+        let mut all_grades: Option<GradeSet> = None;
         for grant in entry
             .grants
             .iter()
@@ -283,15 +364,28 @@ impl AccessSnapshot {
             let scope = grant.scope;
             match customer {
                 Some(customer) if scope.covers(principal, department, customer) => {
-                    return grant.granted().into();
+                    if grant.grades.admits(customer.grade) {
+                        return grant.granted().into();
+                    }
+                    grade_not_covered.get_or_insert(grant);
                 }
-                None if scope == Scope::All => return Reason::CustomerNotFound.into(),
+                // A missing customer is NOT_FOUND only to a principal whose ALL bindings together
+                // cover every grade; to anyone else it looks like a customer of a grade they do
+                // not cover.
+                None if scope == Scope::All => {
+                    let grades = all_grades.map_or(grant.grades, |grades| grades.union(grant.grades));
+                    if grades.is_unlimited() {
+                        return Reason::CustomerNotFound.into();
+                    }
+                    all_grades = Some(grades);
+                    grade_not_covered.get_or_insert(grant);
+                }
                 _ => {
                     out_of_scope.get_or_insert(grant);
                 }
             }
         }
-        Self::deny(out_of_scope, expired).into()
+        Self::deny(out_of_scope, grade_not_covered, expired).into()
     }
 
     /// May `principal` use `permission` at all at `now`, whatever the customer?
@@ -309,9 +403,14 @@ impl AccessSnapshot {
     }
 
     /// Which customers may `principal` see with `permission` (normally `customers.list`) at
-    /// `now`: the union of the scopes of its live bindings that hold the permission.
+    /// `now`: the union of the scopes (each with its grades) of its live bindings that hold the
+    /// permission. It covers exactly the customers [`check`](Self::check) allows.
     ///
-    /// A DEPARTMENT binding of a principal without a department adds nothing. An unknown or
+    /// Bindings of the same scope add up: their grade sets are united, and one not limited by
+    /// grade makes that scope unlimited. An ALL binding not limited by grade (or ALL bindings
+    /// whose grades together are every grade) gives [`ListScope::Everything`]; ALL bindings
+    /// limited by grade give [`all_with_grades`](ListScope::Restricted::all_with_grades). A
+    /// DEPARTMENT binding of a principal without a department adds nothing. An unknown or
     /// disabled principal gets [`ListScope::Nothing`]. For a global permission the answer is
     /// [`ListScope::Everything`] when any live binding holds it, else [`ListScope::Nothing`].
     pub fn list_scope(&self, principal: &PrincipalName, permission: Permission, now: DateTime<Utc>) -> ListScope {
@@ -326,44 +425,62 @@ impl AccessSnapshot {
                 ListScope::Nothing
             };
         }
-        let mut departments = Vec::new();
-        let mut owners = Vec::new();
+        // The grades each scope admits so far; `None`: no binding of that scope.
+        let mut all: Option<GradeSet> = None;
+        let mut department: Option<GradeSet> = None;
+        let mut own: Option<GradeSet> = None;
+        let widen = |slot: &mut Option<GradeSet>, grades: GradeSet| {
+            *slot = Some(slot.map_or(grades.normalized(), |seen| seen.union(grades)));
+        };
         for grant in live {
             match grant.scope {
-                Scope::All => return ListScope::Everything,
+                Scope::All => {
+                    widen(&mut all, grant.grades);
+                    if all.is_some_and(GradeSet::is_unlimited) {
+                        return ListScope::Everything;
+                    }
+                }
                 Scope::Department => {
-                    if let Some(department) = &entry.department
-                        && departments.is_empty()
-                    {
-                        departments.push(Department::clone(department));
+                    if entry.department.is_some() {
+                        widen(&mut department, grant.grades);
                     }
                 }
-                Scope::Own => {
-                    if owners.is_empty() {
-                        owners.push(principal.clone());
-                    }
-                }
+                Scope::Own => widen(&mut own, grant.grades),
             }
         }
-        if departments.is_empty() && owners.is_empty() {
+        let departments: Vec<(Department, GradeSet)> = match (&entry.department, department) {
+            (Some(name), Some(grades)) => vec![(Department::clone(name), grades)],
+            _ => Vec::new(),
+        };
+        let owners: Vec<(PrincipalName, GradeSet)> =
+            own.map(|grades| (principal.clone(), grades)).into_iter().collect();
+        if departments.is_empty() && owners.is_empty() && all.is_none() {
             ListScope::Nothing
         } else {
-            ListScope::Restricted { departments, owners }
+            ListScope::Restricted {
+                departments,
+                owners,
+                all_with_grades: all,
+            }
         }
     }
 
     /// What may `principal` do at `now`: each permission it holds through a live binding, with
     /// the scope it holds it in, for `WhoAmI`.
     ///
-    /// Sorted by permission, then scope. A permission held with scope ALL is listed only with
-    /// ALL (it covers the narrower scopes); a global permission is always listed with ALL; a
-    /// DEPARTMENT scope is left out while the principal has no department, since it covers
-    /// nothing. An unknown or disabled principal may do nothing.
+    /// Sorted by permission, then scope. A permission held with scope ALL by a binding not
+    /// limited by grade is listed only with ALL (it covers the narrower scopes); one held with
+    /// ALL only by grade-limited bindings is also listed with its narrower scopes. A global
+    /// permission is always listed with ALL; a DEPARTMENT scope is left out while the principal
+    /// has no department, since it covers nothing. An unknown or disabled principal may do
+    /// nothing. Grade limits are not shown.
     pub fn effective_permissions(&self, principal: &PrincipalName, now: DateTime<Utc>) -> Vec<(Permission, Scope)> {
         let Ok(entry) = self.enabled(principal) else {
             return Vec::new();
         };
         let mut pairs = BTreeSet::new();
+        // The permissions held for every customer: with scope ALL and no grade limit.
+        let mut everywhere = PermissionSet::empty();
         for grant in entry.grants.iter().filter(|grant| grant.is_live(now)) {
             for permission in grant.permissions {
                 let scope = if permission.is_customer_scoped() {
@@ -371,15 +488,17 @@ impl AccessSnapshot {
                 } else {
                     Scope::All
                 };
+                if scope == Scope::All && (!permission.is_customer_scoped() || grant.grades.is_unlimited()) {
+                    everywhere.insert(permission);
+                }
                 if scope != Scope::Department || entry.department.is_some() {
                     pairs.insert((permission, scope));
                 }
             }
         }
         pairs
-            .iter()
-            .filter(|(permission, scope)| *scope == Scope::All || !pairs.contains(&(*permission, Scope::All)))
-            .copied()
+            .into_iter()
+            .filter(|(permission, scope)| *scope == Scope::All || !everywhere.contains(*permission))
             .collect()
     }
 
@@ -453,22 +572,32 @@ impl AccessSnapshot {
             }
             expired.get_or_insert(grant);
         }
-        Self::deny(None, expired)
+        Self::deny(None, None, expired)
     }
 
-    /// The most useful deny reason: out of scope, else expired, else no binding at all.
-    fn deny(out_of_scope: Option<&Grant>, expired: Option<&Grant>) -> Reason {
-        match (out_of_scope, expired) {
-            (Some(grant), _) => Reason::OutOfScope {
+    /// The most useful deny reason: out of scope, else grade not covered, else expired, else no
+    /// binding at all.
+    fn deny(out_of_scope: Option<&Grant>, grade_not_covered: Option<&Grant>, expired: Option<&Grant>) -> Reason {
+        if let Some(grant) = out_of_scope {
+            Reason::OutOfScope {
                 binding: grant.id,
                 role: grant.role.clone(),
                 scope: grant.scope,
-            },
-            (None, Some(grant)) => Reason::BindingExpired {
+            }
+        } else if let Some(grant) = grade_not_covered {
+            Reason::GradeNotCovered {
                 binding: grant.id,
                 role: grant.role.clone(),
-            },
-            (None, None) => Reason::NoBindingWithPermission,
+                scope: grant.scope,
+                grades: grant.grades,
+            }
+        } else if let Some(grant) = expired {
+            Reason::BindingExpired {
+                binding: grant.id,
+                role: grant.role.clone(),
+            }
+        } else {
+            Reason::NoBindingWithPermission
         }
     }
 }
@@ -501,6 +630,7 @@ mod tests {
     use crate::access::binding::BindingId;
     use crate::access::principal::{PrincipalDisplayName, PrincipalKind};
     use crate::access::role::RoleTitle;
+    use crate::classification::Grade;
     use Permission::*;
 
     // --- Fixture -------------------------------------------------------------------------------
@@ -542,7 +672,19 @@ mod tests {
             principal: name(principal),
             role: role(role_id),
             scope,
+            grades: GradeSet::empty(),
             expire_time: None,
+        }
+    }
+
+    fn grades(grades: &[Grade]) -> GradeSet {
+        grades.iter().copied().collect()
+    }
+
+    fn limited(binding: RoleBinding, only: &[Grade]) -> RoleBinding {
+        RoleBinding {
+            grades: grades(only),
+            ..binding
         }
     }
 
@@ -557,7 +699,23 @@ mod tests {
         CustomerFacts {
             owner: owner.map(name),
             department: department.map(dept),
+            grade: None,
         }
+    }
+
+    fn graded(customer: CustomerFacts, grade: Grade) -> CustomerFacts {
+        CustomerFacts {
+            grade: Some(grade),
+            ..customer
+        }
+    }
+
+    fn owners(owners: &[&str]) -> Vec<(PrincipalName, GradeSet)> {
+        owners.iter().map(|o| (name(o), GradeSet::empty())).collect()
+    }
+
+    fn departments(departments: &[&str]) -> Vec<(Department, GradeSet)> {
+        departments.iter().map(|d| (dept(d), GradeSet::empty())).collect()
     }
 
     fn snapshot(principals: Vec<Principal>, bindings: Vec<RoleBinding>) -> AccessSnapshot {
@@ -577,6 +735,15 @@ mod tests {
             binding: bid(n),
             role: role(role_id),
             scope,
+        }
+    }
+
+    fn grade_not_covered(n: u128, role_id: &str, scope: Scope, only: &[Grade]) -> Reason {
+        Reason::GradeNotCovered {
+            binding: bid(n),
+            role: role(role_id),
+            scope,
+            grades: grades(only),
         }
     }
 
@@ -937,6 +1104,303 @@ mod tests {
         }
     }
 
+    // --- Grades --------------------------------------------------------------------------------
+
+    /// alice (east) holds sales_rep OWN limited to STANDARD and POTENTIAL customers.
+    fn junior() -> AccessSnapshot {
+        snapshot(
+            vec![user("alice", Some("east"))],
+            vec![limited(
+                bind(1, "alice", "sales_rep", Scope::Own),
+                &[Grade::Standard, Grade::Potential],
+            )],
+        )
+    }
+
+    #[test]
+    fn a_grade_limited_binding_grants_only_for_customers_of_its_grades() {
+        let s = junior();
+        let owned = customer(Some("alice"), Some("west"));
+        let junior_grades = [Grade::Standard, Grade::Potential];
+        for grade in [Grade::Standard, Grade::Potential] {
+            assert_eq!(
+                reason(&s, "alice", CustomersUpdate, Some(&graded(owned.clone(), grade))),
+                granted(1, "sales_rep", Scope::Own),
+                "{grade}"
+            );
+        }
+        for grade in [Grade::Vip, Grade::Key] {
+            assert_eq!(
+                reason(&s, "alice", CustomersUpdate, Some(&graded(owned.clone(), grade))),
+                grade_not_covered(1, "sales_rep", Scope::Own, &junior_grades),
+                "{grade}"
+            );
+        }
+        assert_eq!(
+            reason(
+                &s,
+                "alice",
+                CustomersUpdate,
+                Some(&graded(customer(Some("bob"), None), Grade::Standard))
+            ),
+            out_of_scope(1, "sales_rep", Scope::Own),
+            "the grade does not widen the scope"
+        );
+        let explained = reason(&s, "alice", CustomersGet, Some(&graded(owned, Grade::Vip))).explain();
+        assert!(explained.contains("covers only grades STANDARD, POTENTIAL, not this customer's grade"));
+        assert!(!explained.contains("VIP"), "{explained}");
+    }
+
+    #[test]
+    fn an_unclassified_customer_counts_as_potential() {
+        let owned = customer(Some("alice"), None);
+        assert_eq!(
+            reason(&junior(), "alice", CustomersGet, Some(&owned)),
+            granted(1, "sales_rep", Scope::Own)
+        );
+        let senior = snapshot(
+            vec![user("alice", None)],
+            vec![limited(
+                bind(1, "alice", "sales_rep", Scope::Own),
+                &[Grade::Vip, Grade::Key],
+            )],
+        );
+        assert_eq!(
+            reason(&senior, "alice", CustomersGet, Some(&owned)),
+            grade_not_covered(1, "sales_rep", Scope::Own, &[Grade::Vip, Grade::Key])
+        );
+        assert!(!senior.list_scope(&name("alice"), CustomersList, now()).covers(&owned));
+        assert!(junior().list_scope(&name("alice"), CustomersList, now()).covers(&owned));
+    }
+
+    #[test]
+    fn an_empty_or_full_grade_set_is_not_a_limit() {
+        for only in [&[][..], &Grade::ALL[..]] {
+            let s = snapshot(
+                vec![user("alice", None)],
+                vec![limited(bind(1, "alice", "sales_rep", Scope::Own), only)],
+            );
+            for grade in Grade::ALL {
+                assert_eq!(
+                    reason(
+                        &s,
+                        "alice",
+                        CustomersGet,
+                        Some(&graded(customer(Some("alice"), None), grade))
+                    ),
+                    granted(1, "sales_rep", Scope::Own)
+                );
+            }
+            assert_eq!(
+                s.list_scope(&name("alice"), CustomersList, now()),
+                ListScope::Restricted {
+                    departments: vec![],
+                    owners: owners(&["alice"]),
+                    all_with_grades: None,
+                }
+            );
+            assert_eq!(
+                s.bindings_of(&name("alice")).next().unwrap().grades,
+                grades(only),
+                "stored as given"
+            );
+        }
+    }
+
+    #[test]
+    fn grade_limited_bindings_add_up() {
+        let s = snapshot(
+            vec![user("alice", Some("east"))],
+            vec![
+                limited(
+                    bind(1, "alice", "sales_rep", Scope::Own),
+                    &[Grade::Standard, Grade::Potential],
+                ),
+                limited(bind(2, "alice", "support", Scope::Own), &[Grade::Key]),
+                limited(bind(3, "alice", "analyst", Scope::Department), &[Grade::Vip]),
+            ],
+        );
+        let owned = customer(Some("alice"), Some("west"));
+        assert_eq!(
+            reason(&s, "alice", CustomersGet, Some(&graded(owned.clone(), Grade::Key))),
+            granted(2, "support", Scope::Own)
+        );
+        assert_eq!(
+            reason(&s, "alice", CustomersGet, Some(&graded(owned.clone(), Grade::Standard))),
+            granted(1, "sales_rep", Scope::Own)
+        );
+        assert_eq!(
+            reason(&s, "alice", CustomersGet, Some(&graded(owned.clone(), Grade::Vip))),
+            out_of_scope(3, "analyst", Scope::Department),
+            "out of scope wins over a grade not covered"
+        );
+        let in_east = customer(Some("alice"), Some("east"));
+        assert_eq!(
+            reason(&s, "alice", CustomersGet, Some(&graded(in_east.clone(), Grade::Vip))),
+            granted(3, "analyst", Scope::Department)
+        );
+        assert_eq!(
+            s.list_scope(&name("alice"), CustomersGet, now()),
+            ListScope::Restricted {
+                departments: vec![(dept("east"), grades(&[Grade::Vip]))],
+                owners: vec![(name("alice"), grades(&[Grade::Key, Grade::Standard, Grade::Potential]))],
+                all_with_grades: None,
+            }
+        );
+        // Without the DEPARTMENT binding, a VIP customer it owns is not covered by grade.
+        assert_eq!(
+            reason(&s, "alice", CustomersUpdate, Some(&graded(owned, Grade::Vip))),
+            grade_not_covered(1, "sales_rep", Scope::Own, &[Grade::Standard, Grade::Potential]),
+            "the first binding in id order is named"
+        );
+        // An unlimited binding of the same scope wins.
+        let s = snapshot(
+            vec![user("alice", None)],
+            vec![
+                limited(bind(1, "alice", "sales_rep", Scope::Own), &[Grade::Standard]),
+                bind(2, "alice", "support", Scope::Own),
+            ],
+        );
+        assert_eq!(
+            s.list_scope(&name("alice"), CustomersGet, now()),
+            ListScope::Restricted {
+                departments: vec![],
+                owners: owners(&["alice"]),
+                all_with_grades: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_grade_not_covered_is_reported_rather_than_an_expired_binding() {
+        let s = snapshot(
+            vec![user("alice", None)],
+            vec![
+                expiring(bind(1, "alice", "admin", Scope::All), now()),
+                limited(bind(2, "alice", "sales_rep", Scope::Own), &[Grade::Standard]),
+            ],
+        );
+        let vip = graded(customer(Some("alice"), None), Grade::Vip);
+        assert_eq!(
+            reason(&s, "alice", CustomersGet, Some(&vip)),
+            grade_not_covered(2, "sales_rep", Scope::Own, &[Grade::Standard])
+        );
+        assert_eq!(reason(&s, "alice", CustomersDelete, Some(&vip)), expired(1, "admin"));
+    }
+
+    #[test]
+    fn a_grade_limited_all_binding_covers_those_grades_of_every_customer() {
+        let s = snapshot(
+            vec![user("senior", Some("east")), user("split", None)],
+            vec![
+                limited(bind(1, "senior", "sales_rep", Scope::All), &[Grade::Vip]),
+                bind(2, "senior", "sales_rep", Scope::Own),
+                limited(bind(3, "split", "support", Scope::All), &[Grade::Vip, Grade::Key]),
+                limited(
+                    bind(4, "split", "analyst", Scope::All),
+                    &[Grade::Standard, Grade::Potential],
+                ),
+            ],
+        );
+        let vip_elsewhere = graded(customer(Some("bob"), Some("west")), Grade::Vip);
+        let key_elsewhere = graded(customer(Some("bob"), Some("west")), Grade::Key);
+        assert_eq!(
+            reason(&s, "senior", CustomersGet, Some(&vip_elsewhere)),
+            granted(1, "sales_rep", Scope::All)
+        );
+        assert_eq!(
+            reason(&s, "senior", CustomersGet, Some(&key_elsewhere)),
+            out_of_scope(2, "sales_rep", Scope::Own)
+        );
+        assert_eq!(
+            reason(
+                &s,
+                "senior",
+                CustomersGet,
+                Some(&graded(customer(Some("senior"), None), Grade::Key))
+            ),
+            granted(2, "sales_rep", Scope::Own)
+        );
+        assert_eq!(
+            s.list_scope(&name("senior"), CustomersList, now()),
+            ListScope::Restricted {
+                departments: vec![],
+                owners: owners(&["senior"]),
+                all_with_grades: Some(grades(&[Grade::Vip])),
+            }
+        );
+        // A missing customer looks like one out of scope, not like a missing one.
+        assert_eq!(
+            reason(&s, "senior", CustomersGet, None),
+            out_of_scope(2, "sales_rep", Scope::Own)
+        );
+        // ALL bindings that together cover every grade cover every customer.
+        for c in every_customer() {
+            assert!(reason(&s, "split", CustomersGet, Some(&c)).is_granted(), "{c:?}");
+        }
+        assert_eq!(reason(&s, "split", CustomersGet, None), Reason::CustomerNotFound);
+        assert_eq!(
+            s.list_scope(&name("split"), CustomersList, now()),
+            ListScope::Everything
+        );
+        // Only the support binding holds customers.read_contact.
+        let standard_elsewhere = graded(customer(Some("bob"), Some("west")), Grade::Standard);
+        assert!(reason(&s, "split", CustomersReadContact, Some(&key_elsewhere)).is_granted());
+        assert_eq!(
+            reason(&s, "split", CustomersReadContact, Some(&standard_elsewhere)),
+            grade_not_covered(3, "support", Scope::All, &[Grade::Vip, Grade::Key])
+        );
+        assert_eq!(
+            reason(&s, "split", CustomersReadContact, None),
+            grade_not_covered(3, "support", Scope::All, &[Grade::Vip, Grade::Key]),
+            "a missing customer looks like one of a grade it does not cover"
+        );
+        assert_eq!(
+            s.list_scope(&name("split"), CustomersReadContact, now()),
+            ListScope::Restricted {
+                departments: vec![],
+                owners: vec![],
+                all_with_grades: Some(grades(&[Grade::Vip, Grade::Key])),
+            }
+        );
+    }
+
+    #[test]
+    fn global_permissions_ignore_grades() {
+        let s = snapshot(
+            vec![user("alice", None)],
+            vec![limited(bind(1, "alice", "auditor", Scope::Own), &[Grade::Standard])],
+        );
+        let vip = graded(customer(Some("alice"), None), Grade::Vip);
+        assert_eq!(
+            reason(&s, "alice", AuditRead, Some(&vip)),
+            granted(1, "auditor", Scope::Own)
+        );
+        assert_eq!(reason(&s, "alice", AuditRead, None), granted(1, "auditor", Scope::Own));
+        assert_eq!(s.list_scope(&name("alice"), AuditRead, now()), ListScope::Everything);
+        assert_eq!(
+            s.check_global(&name("alice"), CustomersGet, now()).into_reason(),
+            granted(1, "auditor", Scope::Own),
+            "it holds customers.get for some customers"
+        );
+    }
+
+    #[test]
+    fn a_grade_limited_all_binding_does_not_hide_narrower_scopes_in_effective_permissions() {
+        let s = snapshot(
+            vec![user("alice", None)],
+            vec![
+                limited(bind(1, "alice", "analyst", Scope::All), &[Grade::Vip]),
+                bind(2, "alice", "support", Scope::Own),
+            ],
+        );
+        let effective = s.effective_permissions(&name("alice"), now());
+        assert!(effective.contains(&(CustomersGet, Scope::All)));
+        assert!(effective.contains(&(CustomersGet, Scope::Own)));
+        assert!(effective.contains(&(PolicyRead, Scope::All)));
+        assert!(!effective.contains(&(PolicyRead, Scope::Own)));
+    }
+
     // --- Global permissions --------------------------------------------------------------------
 
     #[test]
@@ -990,15 +1454,18 @@ mod tests {
         };
         let own_only = ListScope::Restricted {
             departments: vec![],
-            owners: vec![name("alice")],
+            owners: owners(&["alice"]),
+            all_with_grades: None,
         };
         let department_only = ListScope::Restricted {
-            departments: vec![dept("east")],
+            departments: departments(&["east"]),
             owners: vec![],
+            all_with_grades: None,
         };
         let both = ListScope::Restricted {
-            departments: vec![dept("east")],
-            owners: vec![name("alice")],
+            departments: departments(&["east"]),
+            owners: owners(&["alice"]),
+            all_with_grades: None,
         };
         assert_eq!(list(vec![]), ListScope::Nothing);
         assert_eq!(
@@ -1041,11 +1508,71 @@ mod tests {
     }
 
     #[test]
+    fn list_scope_covers_customers_by_department_owner_and_grade() {
+        let junior = grades(&[Grade::Standard, Grade::Potential]);
+        let scope = ListScope::Restricted {
+            departments: vec![(dept("east"), grades(&[Grade::Key]))],
+            owners: vec![(name("alice"), junior)],
+            all_with_grades: Some(grades(&[Grade::Vip])),
+        };
+        let at = |owner, department, grade| graded(customer(owner, department), grade);
+        assert!(scope.covers(&at(Some("bob"), Some("west"), Grade::Vip)));
+        assert!(scope.covers(&at(None, None, Grade::Vip)));
+        assert!(scope.covers(&at(Some("bob"), Some("east"), Grade::Key)));
+        assert!(!scope.covers(&at(Some("bob"), Some("east"), Grade::Standard)));
+        assert!(scope.covers(&at(Some("alice"), Some("west"), Grade::Standard)));
+        assert!(
+            scope.covers(&customer(Some("alice"), Some("west"))),
+            "unclassified is POTENTIAL"
+        );
+        assert!(!scope.covers(&at(Some("alice"), Some("west"), Grade::Key)));
+        assert!(scope.covers(&at(Some("alice"), Some("east"), Grade::Key)));
+        assert!(!scope.covers(&customer(Some("bob"), Some("east"))));
+    }
+
+    #[test]
+    fn list_scope_inclusion_compares_grades_clause_by_clause() {
+        let restricted = |departments, owners, all_with_grades| ListScope::Restricted {
+            departments,
+            owners,
+            all_with_grades,
+        };
+        let junior = grades(&[Grade::Standard, Grade::Potential]);
+        let own_junior = restricted(vec![], vec![(name("alice"), junior)], None);
+        let own_all = restricted(vec![], owners(&["alice"]), None);
+        let own_standard = restricted(vec![], vec![(name("alice"), grades(&[Grade::Standard]))], None);
+        let vip_everywhere = restricted(vec![], vec![], Some(grades(&[Grade::Vip])));
+        let own_junior_and_vip = restricted(vec![], vec![(name("alice"), junior)], Some(grades(&[Grade::Vip])));
+        assert!(own_all.includes(&own_junior));
+        assert!(!own_junior.includes(&own_all));
+        assert!(own_junior.includes(&own_standard));
+        assert!(!own_standard.includes(&own_junior));
+        assert!(!own_all.includes(&vip_everywhere), "owning is not every customer");
+        assert!(own_junior_and_vip.includes(&vip_everywhere));
+        assert!(own_junior_and_vip.includes(&own_junior));
+        assert!(
+            restricted(
+                vec![],
+                vec![(name("alice"), grades(&[Grade::Standard]))],
+                Some(grades(&[Grade::Vip]))
+            )
+            .includes(&restricted(
+                vec![],
+                vec![(name("alice"), grades(&[Grade::Vip, Grade::Standard]))],
+                None
+            )),
+            "the ALL clause adds its grades to every other clause"
+        );
+    }
+
+    #[test]
     fn list_scope_covers_customers_by_department_or_owner() {
         let both = ListScope::Restricted {
-            departments: vec![dept("east")],
-            owners: vec![name("alice")],
+            departments: departments(&["east"]),
+            owners: owners(&["alice"]),
+            all_with_grades: None,
         };
+        assert!(both.covers(&graded(customer(Some("bob"), Some("east")), Grade::Vip)));
         assert!(both.covers(&customer(Some("bob"), Some("east"))));
         assert!(both.covers(&customer(Some("alice"), Some("west"))));
         assert!(both.covers(&customer(Some("alice"), None)));
@@ -1207,6 +1734,7 @@ mod tests {
                 0..3usize,
                 prop::option::of(-2i64..3),
                 any::<u128>(),
+                prop_oneof![Just(0u8), 0u8..16],
             ),
             0..8,
         );
@@ -1231,7 +1759,7 @@ mod tests {
                 .collect();
             let bindings = bindings
                 .into_iter()
-                .map(|(principal, role_index, scope, expiry, id)| RoleBinding {
+                .map(|(principal, role_index, scope, expiry, id, grade_bits)| RoleBinding {
                     id: bid(id),
                     principal: principal_name(principal),
                     role: match role_index {
@@ -1240,6 +1768,7 @@ mod tests {
                         _ => role("unknown"),
                     },
                     scope: Scope::ALL[scope],
+                    grades: GradeSet::from_bits(grade_bits).unwrap(),
                     expire_time: expiry.map(|seconds| now() + TimeDelta::seconds(seconds)),
                 })
                 .collect();
@@ -1251,13 +1780,37 @@ mod tests {
         })
     }
 
+    fn grade() -> impl Strategy<Value = Option<Grade>> {
+        prop::option::of((0..Grade::ALL.len()).prop_map(|i| Grade::ALL[i]))
+    }
+
     fn facts() -> impl Strategy<Value = Option<CustomerFacts>> {
-        prop::option::weighted(0.8, (prop::option::of(0..4usize), prop::option::of(0..3usize))).prop_map(|facts| {
-            facts.map(|(owner, department)| CustomerFacts {
-                owner: owner.map(principal_name),
-                department: department.map(|d| dept(DEPARTMENTS[d])),
-            })
-        })
+        prop::option::weighted(0.8, (prop::option::of(0..4usize), prop::option::of(0..3usize), grade())).prop_map(
+            |facts| {
+                facts.map(|(owner, department, grade)| CustomerFacts {
+                    owner: owner.map(principal_name),
+                    department: department.map(|d| dept(DEPARTMENTS[d])),
+                    grade,
+                })
+            },
+        )
+    }
+
+    /// Every combination of owner, department and grade the generated worlds can tell apart.
+    fn every_customer() -> Vec<CustomerFacts> {
+        let mut all = Vec::new();
+        for owner in (0..4).map(Some).chain([None]) {
+            for department in (0..3).map(Some).chain([None]) {
+                for grade in Grade::ALL.map(Some).into_iter().chain([None]) {
+                    all.push(CustomerFacts {
+                        owner: owner.map(principal_name),
+                        department: department.map(|d| dept(DEPARTMENTS[d])),
+                        grade,
+                    });
+                }
+            }
+        }
+        all
     }
 
     fn permission() -> impl Strategy<Value = Permission> {
@@ -1303,6 +1856,7 @@ mod tests {
                 principal: asker.clone(),
                 role: BuiltInRole::Admin.name(),
                 scope: Scope::All,
+                grades: GradeSet::empty(),
                 expire_time: expiry.map(|seconds| now() + TimeDelta::seconds(seconds)),
             });
             let after = wider.snapshot().check(&asker, permission, customer.as_ref(), now());
@@ -1337,17 +1891,44 @@ mod tests {
             world in world(),
             asker in 0..4usize,
             permission in permission(),
-            owner in prop::option::of(0..4usize),
-            department in prop::option::of(0..3usize),
         ) {
             let s = world.snapshot();
             let asker = principal_name(asker);
-            let customer = CustomerFacts {
-                owner: owner.map(principal_name),
-                department: department.map(|d| dept(DEPARTMENTS[d])),
-            };
-            let allowed = s.check(&asker, permission, Some(&customer), now()).allowed();
-            prop_assert_eq!(s.list_scope(&asker, permission, now()).covers(&customer), allowed);
+            let scope = s.list_scope(&asker, permission, now());
+            for customer in every_customer() {
+                let allowed = s.check(&asker, permission, Some(&customer), now()).allowed();
+                prop_assert_eq!(scope.covers(&customer), allowed, "{:?} {:?}", scope, customer);
+            }
+        }
+
+        #[test]
+        fn list_scopes_are_well_formed_and_includes_is_sound(
+            world in world(),
+            asker in 0..4usize,
+            first in permission(),
+            second in permission(),
+        ) {
+            let s = world.snapshot();
+            let asker = principal_name(asker);
+            let wide = s.list_scope(&asker, first, now());
+            let narrow = s.list_scope(&asker, second, now());
+            for scope in [&wide, &narrow] {
+                prop_assert!(scope.includes(scope));
+                if let ListScope::Restricted { departments, owners, all_with_grades } = scope {
+                    prop_assert!(!departments.is_empty() || !owners.is_empty() || all_with_grades.is_some());
+                    prop_assert!(departments.is_sorted_by(|a, b| a.0 < b.0));
+                    prop_assert!(owners.is_sorted_by(|a, b| a.0 < b.0));
+                    for grades in departments.iter().map(|d| d.1).chain(owners.iter().map(|o| o.1)) {
+                        prop_assert_eq!(grades, grades.normalized());
+                    }
+                    prop_assert!(all_with_grades.is_none_or(|g| !g.is_empty() && g == g.normalized()));
+                }
+            }
+            if wide.includes(&narrow) {
+                for customer in every_customer() {
+                    prop_assert!(!narrow.covers(&customer) || wide.covers(&customer), "{:?}", customer);
+                }
+            }
         }
 
         #[test]
@@ -1360,15 +1941,25 @@ mod tests {
             let asker = principal_name(asker);
             let missing = s.check(&asker, permission, None, now());
             prop_assert!(!permission.is_customer_scoped() || !missing.allowed());
-            let nobodys = CustomerFacts {
+            let nobodys = |grade| CustomerFacts {
                 owner: Some(name("nobody")),
                 department: Some(dept("elsewhere")),
+                grade,
             };
-            let out_of_scope = s.check(&asker, permission, Some(&nobodys), now());
+            let list_scope = s.list_scope(&asker, permission, now());
             if missing.reason() == &Reason::CustomerNotFound {
-                prop_assert_eq!(s.list_scope(&asker, permission, now()), ListScope::Everything);
+                prop_assert_eq!(list_scope, ListScope::Everything);
             } else {
-                prop_assert_eq!(missing, out_of_scope);
+                // The answer for some existing customer it may not see: out of its OWN and
+                // DEPARTMENT scopes, and of a grade none of its ALL bindings covers.
+                prop_assert!(!permission.is_customer_scoped() || list_scope != ListScope::Everything);
+                let look_alike = Grade::ALL
+                    .map(Some)
+                    .into_iter()
+                    .chain([None])
+                    .map(|grade| s.check(&asker, permission, Some(&nobodys(grade)), now()))
+                    .find(|decision| decision == &missing);
+                prop_assert!(look_alike.is_some(), "{:?}", missing);
             }
         }
 

@@ -8,6 +8,8 @@ pub mod values;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use crate::classification::{ActivitySummary, Classification};
+
 use self::values::{
     City, CountryCode, CustomerId, CustomerKind, DecisionRole, Department, DisplayName, Email, EmployeeCount, Industry,
     InvalidValue, JobRank, JobTitle, Needs, PersonName, Phone, PrincipalName, Region, Subdivision, Tags,
@@ -136,6 +138,11 @@ pub struct Customer {
     pub delete_time: Option<DateTime<Utc>>,
     /// The concurrency version of this state.
     pub version: Version,
+    /// Purchase aggregates, kept by the service.
+    pub activity: ActivitySummary,
+    /// The classes on all six dimensions; `None` only for a customer stored before
+    /// classification existed and not re-classified since.
+    pub classification: Option<Classification>,
 }
 
 impl Customer {
@@ -163,6 +170,8 @@ impl Customer {
             update_time: now,
             delete_time: None,
             version: Version::FIRST,
+            activity: ActivitySummary::default(),
+            classification: None,
         }
     }
 

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use crate::{
     access::{Authorizer, CustomerFacts, Permission},
-    customer::{Contact, Customer, NewCustomer, ProfileChange, now, resource_name, values::CustomerId},
+    classification::{Classifier, HistoryEntry, HistorySource},
+    customer::{Contact, Customer, NewCustomer, ProfileChange, resource_name, values::CustomerId},
     error::CustomerError,
     listing::{ListQuery, Page},
     ports::CustomerRepository,
@@ -42,13 +43,17 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// [`CustomerError::PermissionDenied`] without `customers.create` for a customer with this
     /// owner and department (an OWN-scoped principal may only create customers it owns);
     /// [`CustomerError::AlreadyExists`] when the chosen id is taken.
-    pub async fn create(&self, auth: &Authorizer<'_>, new: NewCustomer) -> Result<Customer, CustomerError> {
+    pub async fn create(
+        &self,
+        auth: &Authorizer<'_>,
+        classifier: &Classifier<'_>,
+        new: NewCustomer,
+    ) -> Result<Customer, CustomerError> {
         let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
-        auth.require_new(
-            Permission::CustomersCreate,
-            resource,
-            &CustomerFacts::from(&new.profile),
-        )?;
+        let id = new.id.clone().unwrap_or_else(CustomerId::generate);
+        let mut customer = Customer::create(id, new.profile, classifier.now);
+        let history = classifier.apply(&mut customer, HistorySource::Rule, Some(auth.principal()));
+        auth.require_new(Permission::CustomersCreate, resource, &CustomerFacts::from(&customer))?;
         if let Some(request_id) = new.request_id
             && let Some(existing) = self.repository.find_by_request_id(request_id).await?
         {
@@ -59,9 +64,7 @@ impl<R: CustomerRepository> CustomerService<R> {
             )?;
             return Ok(auth.visible(existing));
         }
-        let id = new.id.unwrap_or_else(CustomerId::generate);
-        let customer = Customer::create(id, new.profile, now());
-        match self.repository.insert(&customer, new.request_id).await {
+        match self.repository.insert(&customer, new.request_id, &history).await {
             Ok(()) => Ok(auth.visible(customer)),
             // A concurrent retry of the same request may have won the race.
             Err(CustomerError::AlreadyExists(id)) => match new.request_id {
@@ -162,6 +165,7 @@ impl<R: CustomerRepository> CustomerService<R> {
     pub async fn update(
         &self,
         auth: &Authorizer<'_>,
+        classifier: &Classifier<'_>,
         id: &CustomerId,
         etag: Option<&str>,
         changes: &[ProfileChange],
@@ -173,11 +177,14 @@ impl<R: CustomerRepository> CustomerService<R> {
             let facts = CustomerFacts::from(current);
             let changes = without_masked_echoes(&current.profile.contact, changes);
             reject_masked_phones(&changes)?;
-            let next = current.updated(&changes, now())?;
-            if CustomerFacts::from(&next) != facts {
+            let mut next = current.updated(&changes, classifier.now)?;
+            let history = classifier.apply(&mut next, HistorySource::Rule, Some(auth.principal()));
+            let reassigned = next.profile.owner != current.profile.owner
+                || next.profile.department != current.profile.department;
+            if reassigned {
                 auth.require(Permission::CustomersReassign, &current.id, Some(&facts))?;
             }
-            Ok(next)
+            Ok((next, history))
         })
         .await
     }
@@ -198,7 +205,7 @@ impl<R: CustomerRepository> CustomerService<R> {
             if current.is_deleted() {
                 return Err(CustomerError::Deleted(current.id.clone()));
             }
-            Ok(current.deleted(now()))
+            Ok((current.deleted(auth.now()), Vec::new()))
         })
         .await
     }
@@ -208,12 +215,19 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// # Errors
     /// [`CustomerError::PermissionDenied`] without `customers.delete` for it,
     /// [`CustomerError::NotFound`], [`CustomerError::NotDeleted`].
-    pub async fn undelete(&self, auth: &Authorizer<'_>, id: &CustomerId) -> Result<Customer, CustomerError> {
+    pub async fn undelete(
+        &self,
+        auth: &Authorizer<'_>,
+        classifier: &Classifier<'_>,
+        id: &CustomerId,
+    ) -> Result<Customer, CustomerError> {
         self.write(auth, Permission::CustomersDelete, id, None, |current| {
             if !current.is_deleted() {
                 return Err(CustomerError::NotDeleted(current.id.clone()));
             }
-            Ok(current.undeleted(now()))
+            let mut next = current.undeleted(classifier.now);
+            let history = classifier.apply(&mut next, HistorySource::Rule, Some(auth.principal()));
+            Ok((next, history))
         })
         .await
     }
@@ -230,7 +244,7 @@ impl<R: CustomerRepository> CustomerService<R> {
         permission: Permission,
         id: &CustomerId,
         etag: Option<&str>,
-        transition: impl Fn(&Customer) -> Result<Customer, CustomerError>,
+        transition: impl Fn(&Customer) -> Result<(Customer, Vec<HistoryEntry>), CustomerError>,
     ) -> Result<Customer, CustomerError> {
         let etag = etag.map(str::trim).filter(|e| !e.is_empty());
         loop {
@@ -242,8 +256,8 @@ impl<R: CustomerRepository> CustomerService<R> {
             {
                 return Err(CustomerError::EtagMismatch(current.id));
             }
-            let next = transition(&current)?;
-            match self.repository.replace(&next, current.version).await {
+            let (next, history) = transition(&current)?;
+            match self.repository.replace(&next, current.version, &history).await {
                 Ok(()) => return Ok(auth.visible(next)),
                 Err(CustomerError::EtagMismatch(_)) if etag.is_none() => {}
                 Err(other) => return Err(other),

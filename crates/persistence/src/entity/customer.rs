@@ -31,6 +31,19 @@ pub(crate) struct Model {
     pub(crate) delete_time: Option<DateTimeUtc>,
     pub(crate) version: i64,
     pub(crate) request_id: Option<String>,
+    pub(crate) window_orders: i32,
+    pub(crate) window_revenue_micros: i64,
+    pub(crate) first_purchase_time: Option<DateTimeUtc>,
+    pub(crate) last_purchase_time: Option<DateTimeUtc>,
+    pub(crate) rank_tier: Option<String>,
+    pub(crate) value_tier: Option<String>,
+    pub(crate) lifecycle_stage: Option<String>,
+    pub(crate) behaviour: Option<String>,
+    pub(crate) size_segment: Option<String>,
+    pub(crate) grade: Option<String>,
+    pub(crate) score: Option<i16>,
+    pub(crate) policy_version: Option<i64>,
+    pub(crate) classification: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub(crate) struct Model {
     pub(crate) scope: String,
     pub(crate) expire_time: Option<DateTimeUtc>,
     pub(crate) create_time: DateTimeUtc,
+    pub(crate) grades: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,718 @@
+//! The `ClassificationService` handlers: each parses its request (collecting every field
+//! violation), builds the caller's [`Authorizer`] and the [`Classifier`] of the active policy,
+//! calls the classification use case, audits mutations, and maps the result back.
+//!
+//! Page tokens of these lists are opaque to callers but not signed: they carry the list they
+//! belong to, the request's filters and the last row's key, and a token for another list or other
+//! filters is INVALID_ARGUMENT. A forged token can only move within what the caller may read.
+
+use std::{pin::Pin, sync::Arc, time::Instant};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use crm_api::crm::v1::{self as pb, classification_service_server::ClassificationService as ClassificationApi};
+use crm_domain::{
+    access::Authorizer,
+    caller::Caller,
+    classification::{
+        Classifier, HistoryId, HistorySource, InteractionId, NewPurchase, OrderRef, PolicyVersion, PolicyVersionId,
+        activity::MAX_NOTE_CHARS, record::ClassOverride,
+    },
+    customer::{resource_name, values::CustomerId},
+    error::{CustomerError, Violations},
+    ports::HistoryQuery,
+};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    access_state::{AccessState, AccessView},
+    audit::AuditLog,
+    caller::caller_of,
+    classification_convert::{
+        MoneyCheck, PolicyName, channel_from_proto, class_value_from_proto, dimension_from_proto,
+        history_entry_to_proto, interaction_to_proto, money_from_proto, policy_from_proto, policy_version_name,
+        policy_version_to_proto, preview_to_proto, progress_to_proto, purchase_to_proto, segment_count_to_proto,
+        summary_to_proto,
+    },
+    classification_state::ClassificationState,
+    convert::{customer_name, customer_to_proto},
+    customer_service::finish,
+    status::{invalid_argument, to_status, with_info},
+};
+
+/// Default and largest page sizes of these lists.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+/// How far in the future an activity may be dated (clock skew between services).
+const FUTURE_SLACK_SECS: i64 = 300;
+/// Default and largest preview sample.
+const DEFAULT_SAMPLE: usize = 20;
+const MAX_SAMPLE: usize = 100;
+
+/// The gRPC face of the classification use cases.
+#[derive(Debug, Clone)]
+pub(crate) struct ClassificationGrpc {
+    state: Arc<ClassificationState>,
+    access: Arc<AccessState>,
+    audit: AuditLog,
+}
+
+impl ClassificationGrpc {
+    pub(crate) fn new(state: Arc<ClassificationState>, access: Arc<AccessState>, audit: AuditLog) -> Self {
+        Self { state, access, audit }
+    }
+
+    fn begin<T>(&self, request: &Request<T>) -> Result<(Caller, Arc<AccessView>), Status> {
+        Ok((caller_of(request)?, self.access.view()))
+    }
+
+    fn customer_out(&self, customer: &crm_domain::customer::Customer) -> pb::Customer {
+        let policy = self.state.policy();
+        customer_to_proto(customer, self.state.reporting(&policy))
+    }
+}
+
+fn ensure_valid(v: Violations) -> Result<(), Status> {
+    if v.is_empty() { Ok(()) } else { Err(invalid_argument(&v)) }
+}
+
+fn page_size(v: &mut Violations, raw: i32) -> u32 {
+    match raw {
+        0 => DEFAULT_PAGE,
+        n if n < 0 => {
+            v.add("page_size", "must not be negative");
+            DEFAULT_PAGE
+        }
+        n => u32::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
+    }
+}
+
+fn time_of(v: &mut Violations, path: &str, raw: Option<&prost_types::Timestamp>, required: bool) -> Option<DateTime<Utc>> {
+    match raw {
+        None => {
+            if required {
+                v.add(path, "is required");
+            }
+            None
+        }
+        Some(ts) => {
+            let nanos = u32::try_from(ts.nanos).ok();
+            match nanos.and_then(|n| DateTime::from_timestamp(ts.seconds, n)) {
+                Some(t) => Some(t.trunc_subsecs_micro()),
+                None => {
+                    v.add(path, "is not a valid timestamp");
+                    None
+                }
+            }
+        }
+    }
+}
+
+trait TruncMicros {
+    fn trunc_subsecs_micro(self) -> Self;
+}
+
+impl TruncMicros for DateTime<Utc> {
+    fn trunc_subsecs_micro(self) -> Self {
+        use chrono::SubsecRound;
+        self.trunc_subsecs(6)
+    }
+}
+
+/// A page token: `kind`, the request's filters and the last row's key.
+fn encode_token(kind: &str, fingerprint: &str, key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}\n{fingerprint}\n{key}"))
+}
+
+fn decode_token(v: &mut Violations, raw: &str, kind: &str, fingerprint: &str) -> Option<String> {
+    if raw.is_empty() {
+        return None;
+    }
+    let decoded = URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let parts: Option<Vec<String>> = decoded.map(|d| d.splitn(3, '\n').map(str::to_owned).collect());
+    match parts.as_deref() {
+        Some([k, f, key]) if k == kind && f == fingerprint => Some(key.clone()),
+        _ => {
+            v.add(
+                "page_token",
+                "is not a page token of this list with these filters; send the filters of the first request unchanged",
+            );
+            None
+        }
+    }
+}
+
+fn time_key(time: DateTime<Utc>, id: &str) -> String {
+    format!("{}|{id}", time.timestamp_micros())
+}
+
+fn parse_time_key(key: &str) -> Option<(DateTime<Utc>, String)> {
+    let (micros, id) = key.split_once('|')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.to_owned()))
+}
+
+fn bad_token() -> Status {
+    let mut v = Violations::new();
+    v.add("page_token", "is malformed");
+    invalid_argument(&v)
+}
+
+fn policy_not_found(name: &str) -> Status {
+    with_info(
+        tonic::Code::NotFound,
+        crm_api::crm::v1::ErrorReason::PolicyVersionNotFound,
+        &[("policy", name)],
+        format!("{name} does not exist"),
+    )
+}
+
+type ReclassifyStream = Pin<Box<dyn Stream<Item = Result<pb::ReclassifyCustomersResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ClassificationApi for ClassificationGrpc {
+    async fn record_purchase(
+        &self,
+        request: Request<pb::RecordPurchaseRequest>,
+    ) -> Result<Response<pb::RecordPurchaseResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let customer = customer_name(&mut v, "customer", &req.customer);
+        let order_ref = v.check("order_ref", OrderRef::parse(&req.order_ref));
+        let mut money = MoneyCheck::new(self.state.currency());
+        let amount = money_from_proto(&mut v, "amount", req.amount.as_ref(), &mut money, true);
+        let occurred_at = time_of(&mut v, "occur_time", req.occur_time.as_ref(), true);
+        if let Some(t) = occurred_at
+            && t > auth.now() + chrono::TimeDelta::seconds(FUTURE_SLACK_SECS)
+        {
+            v.add("occur_time", "must not be more than 5 minutes in the future");
+        }
+        if money.mismatch && !v.is_empty() {
+            return Err(money.status(&v));
+        }
+        ensure_valid(v)?;
+        let (Some(customer), Some(order_ref), Some(amount), Some(occurred_at)) = (customer, order_ref, amount, occurred_at)
+        else {
+            return Err(Status::internal("validated fields missing"));
+        };
+        let policy = self.state.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let resource = resource_name(&customer);
+        let result = self
+            .state
+            .service()
+            .record_purchase(
+                &auth,
+                &classifier,
+                NewPurchase {
+                    customer,
+                    order_ref,
+                    amount,
+                    occurred_at,
+                },
+            )
+            .await;
+        let recorded = finish(&self.audit, &caller, "RecordPurchase", &resource, true, result).await?;
+        Ok(Response::new(pb::RecordPurchaseResponse {
+            purchase: Some(purchase_to_proto(&recorded.purchase, self.state.currency())),
+            customer: Some(self.customer_out(&recorded.customer)),
+            already_recorded: recorded.already_recorded,
+        }))
+    }
+
+    async fn record_interaction(
+        &self,
+        request: Request<pb::RecordInteractionRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let customer = customer_name(&mut v, "customer", &req.customer);
+        let channel = channel_from_proto(&mut v, "channel", req.channel);
+        let occurred_at = time_of(&mut v, "occur_time", req.occur_time.as_ref(), true);
+        if let Some(t) = occurred_at
+            && t > auth.now() + chrono::TimeDelta::seconds(FUTURE_SLACK_SECS)
+        {
+            v.add("occur_time", "must not be more than 5 minutes in the future");
+        }
+        if req.note.chars().count() > MAX_NOTE_CHARS {
+            v.add("note", format!("must be at most {MAX_NOTE_CHARS} characters"));
+        }
+        ensure_valid(v)?;
+        let (Some(customer), Some(channel), Some(occurred_at)) = (customer, channel, occurred_at) else {
+            return Err(Status::internal("validated fields missing"));
+        };
+        let resource = resource_name(&customer);
+        let result = self
+            .state
+            .service()
+            .record_interaction(&auth, &customer, channel, occurred_at, req.note)
+            .await;
+        let interaction = finish(&self.audit, &caller, "RecordInteraction", &resource, true, result).await?;
+        Ok(Response::new(interaction_to_proto(&interaction)))
+    }
+
+    async fn list_purchases(
+        &self,
+        request: Request<pb::ListPurchasesRequest>,
+    ) -> Result<Response<pb::ListPurchasesResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let customer = customer_name(&mut v, "parent", &req.parent);
+        let size = page_size(&mut v, req.page_size);
+        let key = decode_token(&mut v, &req.page_token, "purchases", &req.parent);
+        ensure_valid(v)?;
+        let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let after = match key {
+            None => None,
+            Some(key) => {
+                let (time, order_ref) = parse_time_key(&key).ok_or_else(bad_token)?;
+                Some((time, OrderRef::parse(&order_ref).map_err(|_| bad_token())?))
+            }
+        };
+        let result = self.state.service().list_purchases(&auth, &customer, after, size + 1).await;
+        let resource = resource_name(&customer);
+        let mut purchases = finish(&self.audit, &caller, "ListPurchases", &resource, false, result).await?;
+        let next_page_token = if purchases.len() > size as usize {
+            purchases.truncate(size as usize);
+            purchases
+                .last()
+                .map(|p| encode_token("purchases", &req.parent, &time_key(p.occurred_at, p.order_ref.as_str())))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListPurchasesResponse {
+            purchases: purchases
+                .iter()
+                .map(|p| purchase_to_proto(p, self.state.currency()))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_interactions(
+        &self,
+        request: Request<pb::ListInteractionsRequest>,
+    ) -> Result<Response<pb::ListInteractionsResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let customer = customer_name(&mut v, "parent", &req.parent);
+        let size = page_size(&mut v, req.page_size);
+        let key = decode_token(&mut v, &req.page_token, "interactions", &req.parent);
+        ensure_valid(v)?;
+        let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let after = match key {
+            None => None,
+            Some(key) => {
+                let (time, id) = parse_time_key(&key).ok_or_else(bad_token)?;
+                Some((time, InteractionId::parse(&id).map_err(|_| bad_token())?))
+            }
+        };
+        let result = self
+            .state
+            .service()
+            .list_interactions(&auth, &customer, after, size + 1)
+            .await;
+        let resource = resource_name(&customer);
+        let mut interactions = finish(&self.audit, &caller, "ListInteractions", &resource, false, result).await?;
+        let next_page_token = if interactions.len() > size as usize {
+            interactions.truncate(size as usize);
+            interactions
+                .last()
+                .map(|i| encode_token("interactions", &req.parent, &time_key(i.occurred_at, &i.id.to_string())))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListInteractionsResponse {
+            interactions: interactions.iter().map(interaction_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::PolicyVersion>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let name = policy_version_name(&mut v, "name", &req.name);
+        ensure_valid(v)?;
+        let result = match name {
+            Some(PolicyName::Version(version)) => self.state.service().get_policy(&auth, version).await,
+            _ => match self.state.service().active_policy(&auth).await {
+                Ok(Some(policy)) => Ok(policy),
+                Ok(None) => return Err(policy_not_found("policies/active")),
+                Err(error) => Err(error),
+            },
+        };
+        let policy = finish(&self.audit, &caller, "GetPolicy", &req.name, false, result).await?;
+        Ok(Response::new(policy_version_to_proto(&policy, self.state.currency())))
+    }
+
+    async fn list_policy_versions(
+        &self,
+        request: Request<pb::ListPolicyVersionsRequest>,
+    ) -> Result<Response<pb::ListPolicyVersionsResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let size = page_size(&mut v, req.page_size);
+        let key = decode_token(&mut v, &req.page_token, "policies", "");
+        ensure_valid(v)?;
+        let before = match key {
+            None => None,
+            Some(key) => Some(PolicyVersionId::new(key.parse().map_err(|_| bad_token())?)),
+        };
+        let result = self.state.service().list_policies(&auth, before, size + 1).await;
+        let mut versions = finish(&self.audit, &caller, "ListPolicyVersions", "policies", false, result).await?;
+        let next_page_token = if versions.len() > size as usize {
+            versions.truncate(size as usize);
+            versions
+                .last()
+                .map(|p| encode_token("policies", "", &p.version.get().to_string()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListPolicyVersionsResponse {
+            policy_versions: versions
+                .iter()
+                .map(|p| policy_version_to_proto(p, self.state.currency()))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn create_policy_version(
+        &self,
+        request: Request<pb::CreatePolicyVersionRequest>,
+    ) -> Result<Response<pb::PolicyVersion>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let mut money = MoneyCheck::new(self.state.currency());
+        let policy = policy_from_proto(&mut v, "policy", req.policy.as_ref(), &mut money);
+        if req.description.chars().count() > 1000 {
+            v.add("description", "must be at most 1000 characters");
+        }
+        if money.mismatch {
+            return Err(money.status(&v));
+        }
+        ensure_valid(v)?;
+        let policy = policy.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let result = self
+            .state
+            .service()
+            .create_policy(&auth, policy, req.description, req.validate_only)
+            .await;
+        let resource = result
+            .as_ref()
+            .map_or_else(|_| "policies".to_owned(), |p| p.version.resource_name());
+        let created = finish(&self.audit, &caller, "CreatePolicyVersion", &resource, !req.validate_only, result).await?;
+        Ok(Response::new(policy_version_to_proto(&created, self.state.currency())))
+    }
+
+    async fn activate_policy_version(
+        &self,
+        request: Request<pb::ActivatePolicyVersionRequest>,
+    ) -> Result<Response<pb::PolicyVersion>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let name = policy_version_name(&mut v, "name", &req.name);
+        if matches!(name, Some(PolicyName::Active)) {
+            v.add("name", "must name a version, `policies/{version}`");
+        }
+        ensure_valid(v)?;
+        let Some(PolicyName::Version(version)) = name else {
+            return Err(Status::internal("validated fields missing"));
+        };
+        let result = self.state.service().activate_policy(&auth, version).await;
+        let activated = finish(&self.audit, &caller, "ActivatePolicyVersion", &req.name, true, result).await?;
+        self.state.reload_policy().await.map_err(to_status)?;
+        self.state.spawn_batch(Some(caller.principal.clone()));
+        Ok(Response::new(policy_version_to_proto(&activated, self.state.currency())))
+    }
+
+    async fn preview_policy(
+        &self,
+        request: Request<pb::PreviewPolicyRequest>,
+    ) -> Result<Response<pb::PreviewPolicyResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let sample = match req.sample_size {
+            0 => DEFAULT_SAMPLE,
+            n if n < 0 => {
+                v.add("sample_size", "must not be negative");
+                DEFAULT_SAMPLE
+            }
+            n => usize::try_from(n).unwrap_or(MAX_SAMPLE).min(MAX_SAMPLE),
+        };
+        let mut money = MoneyCheck::new(self.state.currency());
+        let candidate: Option<PolicyVersion> = match &req.candidate {
+            Some(pb::preview_policy_request::Candidate::Policy(policy)) => {
+                policy_from_proto(&mut v, "policy", Some(policy), &mut money).and_then(|policy| {
+                    let violations = policy.violations();
+                    for violation in violations.as_slice() {
+                        v.add(violation.field.clone(), violation.description.clone());
+                    }
+                    violations.is_empty().then(|| PolicyVersion {
+                        version: PolicyVersionId::new(0),
+                        policy,
+                        description: String::new(),
+                        active: false,
+                        create_time: auth.now(),
+                        creator: Some(caller.principal.clone()),
+                        activate_time: None,
+                    })
+                })
+            }
+            Some(pb::preview_policy_request::Candidate::Version(name)) => {
+                match policy_version_name(&mut v, "version", name) {
+                    Some(PolicyName::Version(version)) => {
+                        ensure_valid(std::mem::take(&mut v))?;
+                        let result = self.state.service().get_policy(&auth, version).await;
+                        Some(finish(&self.audit, &caller, "PreviewPolicy", name, false, result).await?)
+                    }
+                    Some(PolicyName::Active) => Some((*self.state.policy()).clone()),
+                    None => None,
+                }
+            }
+            None => {
+                v.add("policy", "is required: a policy, or the `version` of a stored one");
+                None
+            }
+        };
+        if money.mismatch {
+            return Err(money.status(&v));
+        }
+        ensure_valid(v)?;
+        let candidate = candidate.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let result = self.state.service().preview(&auth, &candidate, sample).await;
+        let preview = finish(&self.audit, &caller, "PreviewPolicy", "policies", false, result).await?;
+        Ok(Response::new(preview_to_proto(&preview, candidate.version.get())))
+    }
+
+    type ReclassifyCustomersStream = ReclassifyStream;
+
+    async fn reclassify_customers(
+        &self,
+        request: Request<pb::ReclassifyCustomersRequest>,
+    ) -> Result<Response<Self::ReclassifyCustomersStream>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let allowed = self.state.service().authorize_batch(&auth);
+        finish(&self.audit, &caller, "ReclassifyCustomers", "customers", true, allowed).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::ReclassifyCustomersResponse, Status>>(16);
+        let state = Arc::clone(&self.state);
+        let actor = caller.principal.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let progress_tx = tx.clone();
+            let result = state
+                .run_batch(HistorySource::Schedule, Some(&actor), move |progress| {
+                    // Progress is advisory: a slow reader misses some, never the summary.
+                    let _ = progress_tx.try_send(Ok(pb::ReclassifyCustomersResponse {
+                        event: Some(pb::reclassify_customers_response::Event::Progress(progress_to_proto(
+                            &progress,
+                        ))),
+                    }));
+                })
+                .await;
+            let last = match result {
+                Ok((done, policy)) => Ok(pb::ReclassifyCustomersResponse {
+                    event: Some(pb::reclassify_customers_response::Event::Summary(summary_to_proto(
+                        &done,
+                        policy.version.get(),
+                        started.elapsed(),
+                    ))),
+                }),
+                Err(error) => Err(to_status(error)),
+            };
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn classify_customer(
+        &self,
+        request: Request<pb::ClassifyCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let mut v = Violations::new();
+        let id = customer_name(&mut v, "name", &request.get_ref().name);
+        ensure_valid(v)?;
+        let id: CustomerId = id.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let policy = self.state.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let result = self.state.service().classify_customer(&auth, &classifier, &id).await;
+        let customer = finish(&self.audit, &caller, "ClassifyCustomer", &resource_name(&id), true, result).await?;
+        Ok(Response::new(self.customer_out(&customer)))
+    }
+
+    async fn override_classification(
+        &self,
+        request: Request<pb::OverrideClassificationRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let id = customer_name(&mut v, "customer", &req.customer);
+        let value = class_value_from_proto(&mut v, "value", req.value.as_ref(), true);
+        let reason = req.reason.trim().to_owned();
+        if reason.is_empty() {
+            v.add("reason", "is required: say why the rules' value is overridden");
+        } else if reason.chars().count() > ClassOverride::MAX_REASON_CHARS {
+            v.add(
+                "reason",
+                format!("must be at most {} characters", ClassOverride::MAX_REASON_CHARS),
+            );
+        }
+        let expire_time = time_of(&mut v, "expire_time", req.expire_time.as_ref(), false);
+        if let Some(expiry) = expire_time
+            && expiry <= auth.now()
+        {
+            v.add("expire_time", "must be in the future");
+        }
+        ensure_valid(v)?;
+        let (Some(id), Some(value)) = (id, value) else {
+            return Err(Status::internal("validated fields missing"));
+        };
+        let policy = self.state.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let result = self
+            .state
+            .service()
+            .override_class(&auth, &classifier, &id, value, reason, expire_time)
+            .await;
+        let customer =
+            finish(&self.audit, &caller, "OverrideClassification", &resource_name(&id), true, result).await?;
+        Ok(Response::new(self.customer_out(&customer)))
+    }
+
+    async fn clear_override(&self, request: Request<pb::ClearOverrideRequest>) -> Result<Response<pb::Customer>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let id = customer_name(&mut v, "customer", &req.customer);
+        let dimension = dimension_from_proto(&mut v, "dimension", req.dimension, true);
+        ensure_valid(v)?;
+        let (Some(id), Some(dimension)) = (id, dimension) else {
+            return Err(Status::internal("validated fields missing"));
+        };
+        let policy = self.state.policy();
+        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let result = self
+            .state
+            .service()
+            .clear_override(&auth, &classifier, &id, dimension)
+            .await;
+        if let Err(CustomerError::OverrideNotFound(_, d)) = &result {
+            let message = format!("{} has no override on {}", resource_name(&id), d.field());
+            self.audit
+                .customer_outcome(&caller, "ClearOverride", &resource_name(&id), true, &result)
+                .await;
+            return Err(with_info(
+                tonic::Code::NotFound,
+                crm_api::crm::v1::ErrorReason::OverrideNotFound,
+                &[("customer", &resource_name(&id)), ("dimension", d.name())],
+                message,
+            ));
+        }
+        let customer = finish(&self.audit, &caller, "ClearOverride", &resource_name(&id), true, result).await?;
+        Ok(Response::new(self.customer_out(&customer)))
+    }
+
+    async fn list_classification_history(
+        &self,
+        request: Request<pb::ListClassificationHistoryRequest>,
+    ) -> Result<Response<pb::ListClassificationHistoryResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let customer = if req.parent == "customers/-" {
+            None
+        } else {
+            customer_name(&mut v, "parent", &req.parent)
+        };
+        let dimension = dimension_from_proto(&mut v, "dimension", req.dimension, false);
+        let value = class_value_from_proto(&mut v, "value", req.value.as_ref(), false);
+        let start = time_of(&mut v, "start_time", req.start_time.as_ref(), false);
+        let end = time_of(&mut v, "end_time", req.end_time.as_ref(), false);
+        let size = page_size(&mut v, req.page_size);
+        let fingerprint = format!(
+            "{}|{}|{:?}|{:?}|{:?}",
+            req.parent, req.dimension, req.value, req.start_time, req.end_time
+        );
+        let key = decode_token(&mut v, &req.page_token, "history", &fingerprint);
+        ensure_valid(v)?;
+        let before = match key {
+            None => None,
+            Some(key) => Some(HistoryId::parse(&key).map_err(|_| bad_token())?),
+        };
+        let query = HistoryQuery {
+            customer,
+            scope: None,
+            dimension,
+            to_value: value,
+            start,
+            end,
+            before,
+        };
+        let result = self.state.service().list_history(&auth, query, size + 1).await;
+        let mut entries = finish(&self.audit, &caller, "ListClassificationHistory", &req.parent, false, result).await?;
+        let next_page_token = if entries.len() > size as usize {
+            entries.truncate(size as usize);
+            entries
+                .last()
+                .map(|e| encode_token("history", &fingerprint, &e.id.to_string()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListClassificationHistoryResponse {
+            entries: entries.iter().map(history_entry_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_segment_stats(
+        &self,
+        request: Request<pb::GetSegmentStatsRequest>,
+    ) -> Result<Response<pb::GetSegmentStatsResponse>, Status> {
+        let (caller, view) = self.begin(&request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let by_department = request.get_ref().group_by_department;
+        let result = self.state.service().segment_counts(&auth, by_department).await;
+        let counts = finish(&self.audit, &caller, "GetSegmentStats", "customers", false, result).await?;
+        let total = counts
+            .iter()
+            .filter(|c| c.dimension == crm_domain::classification::Dimension::Grade)
+            .map(|c| c.count)
+            .sum::<u64>();
+        Ok(Response::new(pb::GetSegmentStatsResponse {
+            counts: counts.iter().map(segment_count_to_proto).collect(),
+            total_customers: i64::try_from(total).unwrap_or(i64::MAX),
+        }))
+    }
+}

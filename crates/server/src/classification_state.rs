@@ -1,0 +1,197 @@
+//! The classification runtime shared by the handlers: the clock, the reporting currency, the
+//! active policy held in memory (reloaded after an activation here and periodically, so other
+//! replicas' activations arrive within the access refresh interval), the classification use
+//! cases, and batch runs — one at a time per process (a mutex) and per database (a PostgreSQL
+//! advisory lock, [`ReclassificationLock`]).
+
+use std::{sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use crm_domain::{
+    classification::{
+        ClassificationPolicy, ClassificationService, Classifier, HistorySource, PolicyVersion, ReclassifyProgress,
+    },
+    clock::Clock,
+    customer::values::PrincipalName,
+    error::CustomerError,
+    ports::ClassificationRepository,
+};
+use crm_persistence::{Database, ReclassificationLock, SqlClassificationRepository, SqlCustomerRepository};
+
+/// The classification use cases over the SQL repositories.
+pub(crate) type Classifications = ClassificationService<SqlCustomerRepository, SqlClassificationRepository>;
+
+/// What a customer's money and window are shown in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reporting<'a> {
+    /// The reporting currency.
+    pub(crate) currency: &'a str,
+    /// The active policy's window, in days.
+    pub(crate) window_days: u32,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(crate) struct ClassificationState {
+    db: Database,
+    clock: Arc<dyn Clock>,
+    currency: String,
+    policy: ArcSwap<PolicyVersion>,
+    service: Classifications,
+    runs: tokio::sync::Mutex<()>,
+}
+
+impl ClassificationState {
+    /// Loads the active policy, storing the built-in defaults as version 1 on a database that
+    /// has none.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub(crate) async fn load(db: Database, clock: Arc<dyn Clock>, currency: String) -> Result<Arc<Self>, CustomerError> {
+        let store = SqlClassificationRepository::new(db.clone());
+        let policy = match store.active_policy().await? {
+            Some(policy) => policy,
+            None => {
+                store
+                    .insert_policy(
+                        &ClassificationPolicy::default(),
+                        "Built-in defaults (DESIGN.md §2.3), stored on first start",
+                        None,
+                        clock.now(),
+                        true,
+                    )
+                    .await?
+            }
+        };
+        Ok(Arc::new(Self {
+            service: ClassificationService::new(SqlCustomerRepository::new(db.clone()), store),
+            db,
+            clock,
+            currency,
+            policy: ArcSwap::from_pointee(policy),
+            runs: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The use cases.
+    pub(crate) fn service(&self) -> &Classifications {
+        &self.service
+    }
+
+    /// Now, by the configured clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The active policy as last loaded.
+    pub(crate) fn policy(&self) -> Arc<PolicyVersion> {
+        self.policy.load_full()
+    }
+
+    /// The reporting currency.
+    pub(crate) fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// How money and windows are shown under `policy`.
+    pub(crate) fn reporting<'a>(&'a self, policy: &PolicyVersion) -> Reporting<'a> {
+        Reporting {
+            currency: &self.currency,
+            window_days: policy.policy.window_days,
+        }
+    }
+
+    /// Reads the active policy again.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub(crate) async fn reload_policy(&self) -> Result<Arc<PolicyVersion>, CustomerError> {
+        if let Some(policy) = self.service.store().active_policy().await? {
+            let policy = Arc::new(policy);
+            self.policy.store(Arc::clone(&policy));
+            return Ok(policy);
+        }
+        Ok(self.policy())
+    }
+
+    /// Re-classifies every customer under the active policy, after any run in progress here or
+    /// on another replica has finished. `progress` is called after every batch.
+    ///
+    /// # Errors
+    /// When the database fails; the batches written before stay written.
+    pub(crate) async fn run_batch(
+        &self,
+        schedule_source: HistorySource,
+        actor: Option<&PrincipalName>,
+        progress: impl FnMut(ReclassifyProgress) + Send,
+    ) -> Result<(ReclassifyProgress, Arc<PolicyVersion>), CustomerError> {
+        let _local = self.runs.lock().await;
+        let lock = ReclassificationLock::acquire(&self.db).await?;
+        // The policy may have changed while this run waited for the previous one.
+        let policy = self.reload_policy().await?;
+        let classifier = Classifier {
+            policy: &policy,
+            now: self.clock.now(),
+        };
+        let started = std::time::Instant::now();
+        let result = self
+            .service
+            .reclassify(&classifier, schedule_source, actor, progress)
+            .await;
+        lock.release().await;
+        if let Ok(done) = &result {
+            tracing::info!(
+                processed = done.processed,
+                changed = done.changed,
+                history_entries = done.history_entries,
+                policy_version = policy.version.get(),
+                elapsed_ms = started.elapsed().as_millis(),
+                "re-classification finished"
+            );
+        }
+        result.map(|done| (done, policy))
+    }
+
+    /// Starts a background run (after a policy activation).
+    pub(crate) fn spawn_batch(self: &Arc<Self>, actor: Option<PrincipalName>) {
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(error) = state.run_batch(HistorySource::Schedule, actor.as_ref(), |_| {}).await {
+                tracing::error!(%error, "background re-classification failed");
+            }
+        });
+    }
+}
+
+/// Runs the scheduled re-classification now and then every `every`, and reloads the active
+/// policy every `refresh` (so activations on other replicas are picked up).
+pub(crate) async fn schedule(state: Arc<ClassificationState>, every: Option<Duration>, refresh: Duration) {
+    let reload = {
+        let state = Arc::clone(&state);
+        async move {
+            let mut interval = tokio::time::interval(refresh);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(error) = state.reload_policy().await {
+                    tracing::warn!(%error, "reloading the active policy failed");
+                }
+            }
+        }
+    };
+    let runs = async move {
+        let Some(every) = every else {
+            return std::future::pending::<()>().await;
+        };
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(error) = state.run_batch(HistorySource::Schedule, None, |_| {}).await {
+                tracing::error!(%error, "scheduled re-classification failed");
+            }
+        }
+    };
+    tokio::join!(reload, runs);
+}
