@@ -529,7 +529,242 @@ async fn grade_limited_binding_hides_vips(app: TestApp) {
     assert_eq!(vip.count, 1);
 }
 
+/// Creates `principals/{id}` in `department` with `role` at `scope` and returns its API key.
+async fn principal_with(app: &TestApp, id: &str, department: &str, role: &str, scope: pb::Scope) -> String {
+    let mut access = app.access.clone();
+    access
+        .create_principal(pb::CreatePrincipalRequest {
+            principal_id: id.to_owned(),
+            principal: Some(pb::Principal {
+                display_name: format!("User {id}"),
+                kind: pb::PrincipalKind::User as i32,
+                department: department.to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("principal");
+    access
+        .create_role_binding(pb::CreateRoleBindingRequest {
+            role_binding: Some(pb::RoleBinding {
+                principal: format!("principals/{id}"),
+                role: format!("roles/{role}"),
+                scope: scope as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("binding");
+    access
+        .create_api_key(pb::CreateApiKeyRequest {
+            parent: format!("principals/{id}"),
+            ..Default::default()
+        })
+        .await
+        .expect("key")
+        .into_inner()
+        .secret
+}
+
+async fn permissions_follow_roles_and_scopes(app: TestApp) {
+    let rep_key = principal_with(&app, "rep", "sales", "sales_rep", pb::Scope::Own).await;
+    let analyst_key = principal_with(&app, "analyst", "insights", "analyst", pb::Scope::All).await;
+    let mut mine = organization("Rep's Own");
+    mine.owner = "principals/rep".to_owned();
+    let mine = create(&app, mine).await;
+    let theirs = create(&app, organization("Someone Else's")).await;
+
+    let mut rep = app.classification_as(Some(&rep_key));
+    let now = Utc::now() + app_offset(&app);
+    let on = |customer: &str, order: &str| pb::RecordPurchaseRequest {
+        customer: customer.to_owned(),
+        order_ref: order.to_owned(),
+        amount: Some(money(100)),
+        occur_time: Some(ts(now)),
+    };
+    rep.record_purchase(on(&mine.name, "a")).await.expect("activity.record on its own customer");
+    let denied = rep.record_purchase(on(&theirs.name, "b")).await.expect_err("not its customer");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let policy = rep
+        .get_policy(pb::GetPolicyRequest {
+            name: "policies/active".to_owned(),
+        })
+        .await
+        .expect("policy.read")
+        .into_inner();
+    let write = rep
+        .create_policy_version(pb::CreatePolicyVersionRequest {
+            policy: policy.policy.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no policy.write");
+    assert_eq!(write.code(), Code::PermissionDenied);
+    let preview = rep
+        .preview_policy(pb::PreviewPolicyRequest {
+            candidate: Some(pb::preview_policy_request::Candidate::Version("policies/1".to_owned())),
+            sample_size: 0,
+        })
+        .await
+        .expect_err("a preview looks at every customer");
+    assert_eq!(preview.code(), Code::PermissionDenied);
+    let run = rep
+        .reclassify_customers(pb::ReclassifyCustomersRequest {})
+        .await
+        .expect_err("no classification.run");
+    assert_eq!(run.code(), Code::PermissionDenied);
+    let pin = rep
+        .override_classification(pb::OverrideClassificationRequest {
+            customer: mine.name.clone(),
+            value: Some(pb::ClassValue {
+                value: Some(pb::class_value::Value::Grade(pb::Grade::Vip as i32)),
+            }),
+            reason: "wishful".to_owned(),
+            expire_time: None,
+        })
+        .await
+        .expect_err("no classification.override");
+    assert_eq!(pin.code(), Code::PermissionDenied);
+
+    // History and statistics of everyone are limited to the caller's scope.
+    let entries = rep
+        .list_classification_history(pb::ListClassificationHistoryRequest {
+            parent: "customers/-".to_owned(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("history in scope")
+        .into_inner()
+        .entries;
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e.customer == mine.name), "{entries:?}");
+    let stats = rep
+        .get_segment_stats(pb::GetSegmentStatsRequest::default())
+        .await
+        .expect("stats in scope")
+        .into_inner();
+    assert_eq!(stats.total_customers, 1);
+
+    // An analyst with scope ALL may preview, and the preview changes nothing.
+    let preview = app
+        .classification_as(Some(&analyst_key))
+        .preview_policy(pb::PreviewPolicyRequest {
+            candidate: Some(pb::preview_policy_request::Candidate::Policy(policy.policy.unwrap())),
+            sample_size: 3,
+        })
+        .await
+        .expect("analyst preview")
+        .into_inner();
+    assert_eq!(preview.customers_evaluated, 2);
+    assert_eq!(preview.customers_changed, 0, "the active policy moves nobody: {preview:?}");
+}
+
+async fn interactions_are_recorded_and_listed(app: TestApp) {
+    let customer = create(&app, organization("Chatty Corp")).await;
+    let mut classification = app.classification.clone();
+    let now = Utc::now() + app_offset(&app);
+    for (i, channel) in [pb::InteractionChannel::Phone, pb::InteractionChannel::Meeting, pb::InteractionChannel::Email]
+        .into_iter()
+        .enumerate()
+    {
+        classification
+            .record_interaction(pb::RecordInteractionRequest {
+                customer: customer.name.clone(),
+                channel: channel as i32,
+                occur_time: Some(ts(now - TimeDelta::hours(i64::try_from(i).unwrap()))),
+                note: format!("talk {i}"),
+            })
+            .await
+            .expect("record interaction");
+    }
+    let bad = classification
+        .record_interaction(pb::RecordInteractionRequest {
+            customer: customer.name.clone(),
+            channel: 0,
+            occur_time: Some(ts(now + TimeDelta::days(2))),
+            note: "x".repeat(2001),
+        })
+        .await
+        .expect_err("invalid");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let mut fields = crm_tests::violated_fields(&bad);
+    fields.sort();
+    assert_eq!(fields, ["channel", "note", "occur_time"]);
+
+    let mut notes = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = classification
+            .list_interactions(pb::ListInteractionsRequest {
+                parent: customer.name.clone(),
+                page_size: 2,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        notes.extend(page.interactions.into_iter().map(|i| i.note));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(notes, ["talk 0", "talk 1", "talk 2"], "newest first");
+
+    let first_page = classification
+        .list_interactions(pb::ListInteractionsRequest {
+            parent: customer.name.clone(),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let other = create(&app, organization("Other")).await;
+    let tampered = classification
+        .list_interactions(pb::ListInteractionsRequest {
+            parent: other.name,
+            page_size: 2,
+            page_token: first_page.next_page_token,
+        })
+        .await
+        .expect_err("a token of another customer's list");
+    assert_eq!(tampered.code(), Code::InvalidArgument);
+}
+
+async fn the_schedule_moves_customers_as_time_passes(backend: crm_tests::Backend) {
+    let Some(database) = crm_tests::TestDatabase::create(backend).await else {
+        return;
+    };
+    let app = TestApp::spawn_on(database, |settings| {
+        settings.reclassify_interval = Some(std::time::Duration::from_millis(200));
+    })
+    .await;
+    let customer = create(&app, organization("Quiet Customer")).await;
+    let recorded = purchase(&app, &customer.name, "only", 300, 1).await;
+    assert_eq!(lifecycle(recorded.customer.as_ref().unwrap()), pb::LifecycleStage::New);
+    app.clock.advance(TimeDelta::days(200));
+    let mut stage = pb::LifecycleStage::New;
+    for _ in 0..100 {
+        stage = lifecycle(&get(&app, &customer.name).await);
+        if stage == pb::LifecycleStage::Dormant {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stage, pb::LifecycleStage::Dormant, "the scheduled run moved it");
+    let entries = history(&app, &customer.name).await;
+    assert_eq!(entries[0].source, pb::HistorySource::Schedule as i32, "{entries:?}");
+    assert!(entries[0].actor.is_empty(), "the scheduler is nobody: {entries:?}");
+}
+
+crm_tests::on_both_backends!(the_schedule_moves_customers_as_time_passes);
+
 e2e!(
+    permissions_follow_roles_and_scopes,
+    interactions_are_recorded_and_listed,
     lifecycle_follows_purchases_and_time,
     purchases_are_idempotent_and_checked,
     policy_preview_then_activation,

@@ -8,5 +8,6 @@ mod access;
 mod access_store;
 mod customer_scope;
 mod notify;
+mod reclassify_lock;
 mod schema;
 mod support;
