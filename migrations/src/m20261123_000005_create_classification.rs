@@ -96,13 +96,30 @@ enum ClassificationHistory {
 /// time).
 fn customer_columns() -> Vec<ColumnDef> {
     vec![
-        ColumnDef::new(Customers::WindowOrders).integer().not_null().default(0).to_owned(),
-        ColumnDef::new(Customers::WindowRevenueMicros).big_integer().not_null().default(0).to_owned(),
-        ColumnDef::new(Customers::FirstPurchaseTime).timestamp_with_time_zone().null().to_owned(),
-        ColumnDef::new(Customers::LastPurchaseTime).timestamp_with_time_zone().null().to_owned(),
+        ColumnDef::new(Customers::WindowOrders)
+            .integer()
+            .not_null()
+            .default(0)
+            .to_owned(),
+        ColumnDef::new(Customers::WindowRevenueMicros)
+            .big_integer()
+            .not_null()
+            .default(0)
+            .to_owned(),
+        ColumnDef::new(Customers::FirstPurchaseTime)
+            .timestamp_with_time_zone()
+            .null()
+            .to_owned(),
+        ColumnDef::new(Customers::LastPurchaseTime)
+            .timestamp_with_time_zone()
+            .null()
+            .to_owned(),
         ColumnDef::new(Customers::RankTier).string_len(16).null().to_owned(),
         ColumnDef::new(Customers::ValueTier).string_len(16).null().to_owned(),
-        ColumnDef::new(Customers::LifecycleStage).string_len(16).null().to_owned(),
+        ColumnDef::new(Customers::LifecycleStage)
+            .string_len(16)
+            .null()
+            .to_owned(),
         ColumnDef::new(Customers::Behaviour).string_len(16).null().to_owned(),
         ColumnDef::new(Customers::SizeSegment).string_len(16).null().to_owned(),
         ColumnDef::new(Customers::Grade).string_len(16).null().to_owned(),
@@ -126,7 +143,12 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for mut column in customer_columns() {
             manager
-                .alter_table(Table::alter().table(Customers::Table).add_column(&mut column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Customers::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
                 .await?;
         }
         for (column, name) in CUSTOMER_INDEXES {
@@ -145,7 +167,12 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(RoleBindings::Table)
-                    .add_column(ColumnDef::new(RoleBindings::Grades).small_integer().not_null().default(0))
+                    .add_column(
+                        ColumnDef::new(RoleBindings::Grades)
+                            .small_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -157,8 +184,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Purchases::CustomerId).string_len(64).not_null())
                     .col(ColumnDef::new(Purchases::OrderRef).string_len(128).not_null())
                     .col(ColumnDef::new(Purchases::AmountMicros).big_integer().not_null())
-                    .col(ColumnDef::new(Purchases::OccurTime).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Purchases::RecordTime).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Purchases::OccurTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Purchases::RecordTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Purchases::Recorder).string_len(80).not_null())
                     .primary_key(Index::create().col(Purchases::CustomerId).col(Purchases::OrderRef))
                     .to_owned(),
@@ -184,9 +219,17 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Interactions::Id).string_len(36).not_null().primary_key())
                     .col(ColumnDef::new(Interactions::CustomerId).string_len(64).not_null())
                     .col(ColumnDef::new(Interactions::Channel).string_len(32).not_null())
-                    .col(ColumnDef::new(Interactions::OccurTime).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Interactions::OccurTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Interactions::Note).text().not_null())
-                    .col(ColumnDef::new(Interactions::RecordTime).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Interactions::RecordTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Interactions::Recorder).string_len(80).not_null())
                     .to_owned(),
             )
@@ -235,13 +278,30 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ClassificationHistory::Table)
-                    .col(ColumnDef::new(ClassificationHistory::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(ClassificationHistory::CustomerId).string_len(64).not_null())
-                    .col(ColumnDef::new(ClassificationHistory::Dimension).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(ClassificationHistory::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ClassificationHistory::CustomerId)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ClassificationHistory::Dimension)
+                            .string_len(32)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ClassificationHistory::FromValue).string_len(16).null())
                     .col(ColumnDef::new(ClassificationHistory::ToValue).string_len(16).not_null())
                     .col(ColumnDef::new(ClassificationHistory::Source).string_len(16).not_null())
-                    .col(ColumnDef::new(ClassificationHistory::PolicyVersion).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ClassificationHistory::PolicyVersion)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ClassificationHistory::Actor).string_len(80).null())
                     .col(
                         ColumnDef::new(ClassificationHistory::ChangeTime)
@@ -275,7 +335,12 @@ impl MigrationTrait for Migration {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         manager
-            .alter_table(Table::alter().table(RoleBindings::Table).drop_column(RoleBindings::Grades).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(RoleBindings::Table)
+                    .drop_column(RoleBindings::Grades)
+                    .to_owned(),
+            )
             .await?;
         for (_, name) in CUSTOMER_INDEXES {
             manager

@@ -276,7 +276,11 @@ impl TestApp {
             addr,
             customers: CustomerServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             access: AccessServiceClient::with_interceptor(channel.clone(), bearer.clone()),
-            classification: crm_api::crm::v1::classification_service_client::ClassificationServiceClient::with_interceptor(channel.clone(), bearer),
+            classification:
+                crm_api::crm::v1::classification_service_client::ClassificationServiceClient::with_interceptor(
+                    channel.clone(),
+                    bearer,
+                ),
             clock,
             admin_key,
             channel,
@@ -298,7 +302,10 @@ impl TestApp {
 
     /// A `ClassificationService` client calling with `key` (`None`: without credentials).
     pub fn classification_as(&self, key: Option<&str>) -> ClassificationClient {
-        crm_api::crm::v1::classification_service_client::ClassificationServiceClient::with_interceptor(self.channel.clone(), key.map_or_else(Bearer::none, Bearer::new))
+        crm_api::crm::v1::classification_service_client::ClassificationServiceClient::with_interceptor(
+            self.channel.clone(),
+            key.map_or_else(Bearer::none, Bearer::new),
+        )
     }
 
     /// Stops the server gracefully and returns its outcome.

@@ -31,7 +31,7 @@ fn lifecycle(customer: &pb::Customer) -> pb::LifecycleStage {
         .as_ref()
         .and_then(|c| c.lifecycle_stage.as_ref())
         .and_then(|d| d.value.as_ref())
-        .and_then(|v| v.value.clone());
+        .and_then(|v| v.value);
     match value {
         Some(pb::class_value::Value::LifecycleStage(v)) => pb::LifecycleStage::try_from(v).unwrap(),
         other => panic!("no lifecycle stage: {other:?}"),
@@ -47,7 +47,7 @@ fn grade_class(customer: &pb::Customer) -> &pb::DimensionClass {
 }
 
 fn grade(customer: &pb::Customer) -> pb::Grade {
-    match grade_class(customer).value.as_ref().and_then(|v| v.value.clone()) {
+    match grade_class(customer).value.as_ref().and_then(|v| v.value) {
         Some(pb::class_value::Value::Grade(v)) => pb::Grade::try_from(v).unwrap(),
         other => panic!("no grade: {other:?}"),
     }
@@ -59,7 +59,7 @@ fn value_tier(customer: &pb::Customer) -> pb::ValueTier {
         .as_ref()
         .and_then(|c| c.value_tier.as_ref())
         .and_then(|d| d.value.as_ref())
-        .and_then(|v| v.value.clone());
+        .and_then(|v| v.value);
     match value {
         Some(pb::class_value::Value::ValueTier(v)) => pb::ValueTier::try_from(v).unwrap(),
         other => panic!("no value tier: {other:?}"),
@@ -140,7 +140,10 @@ async fn lifecycle_follows_purchases_and_time(app: TestApp) {
 
     // An older first purchase: no longer NEW, and the last purchase is recent, so ACTIVE.
     let recorded = purchase(&app, &customer.name, "order-0", 500, 120).await;
-    assert_eq!(lifecycle(recorded.customer.as_ref().unwrap()), pb::LifecycleStage::Active);
+    assert_eq!(
+        lifecycle(recorded.customer.as_ref().unwrap()),
+        pb::LifecycleStage::Active
+    );
 
     // Time alone: 200 days later the last purchase is 205 days old → DORMANT after a batch run.
     app.clock.advance(TimeDelta::days(200));
@@ -187,7 +190,7 @@ async fn lifecycle_follows_purchases_and_time(app: TestApp) {
 
 fn class_code(value: Option<&pb::ClassValue>) -> i32 {
     use pb::class_value::Value;
-    match value.and_then(|v| v.value.clone()) {
+    match value.and_then(|v| v.value) {
         Some(
             Value::RankTier(n)
             | Value::ValueTier(n)
@@ -306,8 +309,14 @@ async fn policy_preview_then_activation(app: TestApp) {
         .expect_err("invalid policy");
     assert_eq!(bad.code(), Code::InvalidArgument);
     let fields = crm_tests::violated_fields(&bad);
-    assert!(fields.iter().any(|f| f.starts_with("policy.value_high_min")), "{fields:?}");
-    assert!(fields.iter().any(|f| f.starts_with("policy.frequency_cuts")), "{fields:?}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("policy.value_high_min")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|f| f.starts_with("policy.frequency_cuts")),
+        "{fields:?}"
+    );
 
     let created = classification
         .create_policy_version(pb::CreatePolicyVersionRequest {
@@ -336,8 +345,14 @@ async fn policy_preview_then_activation(app: TestApp) {
         .find(|d| d.dimension == pb::Dimension::ValueTier as i32)
         .expect("value tier transitions");
     assert_eq!(value.transitions.len(), 1);
-    assert_eq!(class_code(value.transitions[0].from_value.as_ref()), pb::ValueTier::Medium as i32);
-    assert_eq!(class_code(value.transitions[0].to_value.as_ref()), pb::ValueTier::High as i32);
+    assert_eq!(
+        class_code(value.transitions[0].from_value.as_ref()),
+        pb::ValueTier::Medium as i32
+    );
+    assert_eq!(
+        class_code(value.transitions[0].to_value.as_ref()),
+        pb::ValueTier::High as i32
+    );
     assert_eq!(value.transitions[0].count, 1);
     assert_eq!(preview.samples[0].customer, customer.name);
     // Nothing changed yet.
@@ -385,7 +400,11 @@ async fn override_survives_a_run_and_lapses(app: TestApp) {
     assert_eq!(grade_class(&pinned).source, pb::ClassSource::Override as i32);
 
     reclassify(&app).await;
-    assert_eq!(grade(&get(&app, &customer.name).await), pb::Grade::Vip, "a batch run keeps it");
+    assert_eq!(
+        grade(&get(&app, &customer.name).await),
+        pb::Grade::Vip,
+        "a batch run keeps it"
+    );
 
     app.clock.advance(TimeDelta::days(11));
     reclassify(&app).await;
@@ -465,7 +484,9 @@ async fn grade_limited_binding_hides_vips(app: TestApp) {
 
     let mut junior = app.customers_as(Some(&key));
     junior
-        .get_customer(pb::GetCustomerRequest { name: small.name.clone() })
+        .get_customer(pb::GetCustomerRequest {
+            name: small.name.clone(),
+        })
         .await
         .expect("a POTENTIAL customer it owns");
     let denied = junior
@@ -582,8 +603,13 @@ async fn permissions_follow_roles_and_scopes(app: TestApp) {
         amount: Some(money(100)),
         occur_time: Some(ts(now)),
     };
-    rep.record_purchase(on(&mine.name, "a")).await.expect("activity.record on its own customer");
-    let denied = rep.record_purchase(on(&theirs.name, "b")).await.expect_err("not its customer");
+    rep.record_purchase(on(&mine.name, "a"))
+        .await
+        .expect("activity.record on its own customer");
+    let denied = rep
+        .record_purchase(on(&theirs.name, "b"))
+        .await
+        .expect_err("not its customer");
     assert_eq!(denied.code(), Code::PermissionDenied);
 
     let policy = rep
@@ -658,16 +684,23 @@ async fn permissions_follow_roles_and_scopes(app: TestApp) {
         .expect("analyst preview")
         .into_inner();
     assert_eq!(preview.customers_evaluated, 2);
-    assert_eq!(preview.customers_changed, 0, "the active policy moves nobody: {preview:?}");
+    assert_eq!(
+        preview.customers_changed, 0,
+        "the active policy moves nobody: {preview:?}"
+    );
 }
 
 async fn interactions_are_recorded_and_listed(app: TestApp) {
     let customer = create(&app, organization("Chatty Corp")).await;
     let mut classification = app.classification.clone();
     let now = Utc::now() + app_offset(&app);
-    for (i, channel) in [pb::InteractionChannel::Phone, pb::InteractionChannel::Meeting, pb::InteractionChannel::Email]
-        .into_iter()
-        .enumerate()
+    for (i, channel) in [
+        pb::InteractionChannel::Phone,
+        pb::InteractionChannel::Meeting,
+        pb::InteractionChannel::Email,
+    ]
+    .into_iter()
+    .enumerate()
     {
         classification
             .record_interaction(pb::RecordInteractionRequest {

@@ -948,8 +948,11 @@ async fn concurrent_blind_updates_of_different_fields_lose_none(app: TestApp) {
         .as_ref()
         .and_then(|c| c.size_segment.as_ref())
         .and_then(|d| d.value.as_ref())
-        .and_then(|v| v.value.clone());
-    assert_eq!(size, Some(pb::class_value::Value::SizeSegment(pb::SizeSegment::Small as i32)));
+        .and_then(|v| v.value);
+    assert_eq!(
+        size,
+        Some(pb::class_value::Value::SizeSegment(pb::SizeSegment::Small as i32))
+    );
     expected.classification = last.classification.clone();
     expected.activity = last.activity.clone();
     assert_eq!(last, expected);

@@ -11,15 +11,15 @@ use crate::{
         AccessSnapshot, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditQuery, BindingId, CustomerFacts,
         Principal, Role, RoleBinding, RoleName,
     },
+    classification::{
+        ClassValue, ClassificationPolicy, Dimension, HistoryEntry, HistoryId, Interaction, InteractionId, Money,
+        OrderRef, PolicyVersion, PolicyVersionId, Purchase,
+    },
+    customer::values::Department,
     customer::{
         Customer, RequestId, Version,
         values::{CustomerId, PrincipalName},
     },
-    classification::{
-        ClassValue, ClassificationPolicy, Dimension, HistoryEntry, HistoryId, Interaction,
-        InteractionId, Money, OrderRef, PolicyVersion, PolicyVersionId, Purchase,
-    },
-    customer::values::Department,
     error::CustomerError,
     listing::ListQuery,
 };

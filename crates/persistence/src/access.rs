@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use crm_domain::{
     access::{
         AccessSnapshot, AccessStoreError, ApiKeyId, ApiKeyPrefix, ApiKeyRecord, AuditEvent, AuditEventId, AuditOutcome,
-        AuditQuery, BindingId, BuiltInRole, GradeSet, PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Role,
-        RoleBinding, RoleName, RoleTitle, Scope, StaffLevel,
+        AuditQuery, BindingId, BuiltInRole, GradeSet, PermissionSet, Principal, PrincipalDisplayName, PrincipalKind,
+        Role, RoleBinding, RoleName, RoleTitle, Scope, StaffLevel,
     },
     customer::{
         now,
@@ -156,7 +156,9 @@ fn binding_from_row(row: role_binding::Model) -> Result<RoleBinding, AccessStore
             .map_err(|e| e.to_string())
             .and_then(|bits| GradeSet::from_bits(bits).map_err(|e| e.to_string()))
             .map_err(|reason| {
-                AccessStoreError::Unexpected(format!("stored role_bindings {key} has an invalid grades: {reason}").into())
+                AccessStoreError::Unexpected(
+                    format!("stored role_bindings {key} has an invalid grades: {reason}").into(),
+                )
             })?,
     })
 }

@@ -156,7 +156,11 @@ fn history_from_row(row: classification_history::Model) -> Result<HistoryEntry, 
         customer: CustomerId::parse(&row.customer_id).map_err(|e| corrupt("history", e))?,
         change: ClassChange {
             dimension,
-            from: row.from_value.as_deref().map(|v| class_value(dimension, v)).transpose()?,
+            from: row
+                .from_value
+                .as_deref()
+                .map(|v| class_value(dimension, v))
+                .transpose()?,
             to: class_value(dimension, &row.to_value)?,
             source: HistorySource::from_name(&row.source)
                 .ok_or_else(|| corrupt("history", format!("unknown source {:?}", row.source)))?,
@@ -205,7 +209,11 @@ impl ClassificationRepository for SqlClassificationRepository {
             .transpose()
     }
 
-    async fn list_policies(&self, before: Option<PolicyVersionId>, limit: u32) -> Result<Vec<PolicyVersion>, CustomerError> {
+    async fn list_policies(
+        &self,
+        before: Option<PolicyVersionId>,
+        limit: u32,
+    ) -> Result<Vec<PolicyVersion>, CustomerError> {
         let mut select = classification_policy::Entity::find().order_by_desc(classification_policy::Column::Version);
         if let Some(before) = before {
             select = select.filter(classification_policy::Column::Version.lt(before.get()));
@@ -278,7 +286,11 @@ impl ClassificationRepository for SqlClassificationRepository {
         Err(CustomerError::unexpected("could not allocate a policy version number"))
     }
 
-    async fn activate_policy(&self, version: PolicyVersionId, time: DateTime<Utc>) -> Result<PolicyVersion, CustomerError> {
+    async fn activate_policy(
+        &self,
+        version: PolicyVersionId,
+        time: DateTime<Utc>,
+    ) -> Result<PolicyVersion, CustomerError> {
         let txn = self.db.connection().begin().await.map_err(unexpected)?;
         let Some(row) = classification_policy::Entity::find_by_id(version.get())
             .one(&txn)
@@ -351,12 +363,18 @@ impl ClassificationRepository for SqlClassificationRepository {
                 Some(stored) => Ok(PurchaseWrite::AlreadyRecorded(stored)),
                 None => Err(CustomerError::unexpected("a purchase that conflicted is gone")),
             },
-            Outcome::Moved if exists(&self.db, &customer.id).await? => Err(CustomerError::EtagMismatch(customer.id.clone())),
+            Outcome::Moved if exists(&self.db, &customer.id).await? => {
+                Err(CustomerError::EtagMismatch(customer.id.clone()))
+            }
             Outcome::Moved => Err(CustomerError::NotFound(customer.id.clone())),
         }
     }
 
-    async fn find_purchase(&self, customer: &CustomerId, order_ref: &OrderRef) -> Result<Option<Purchase>, CustomerError> {
+    async fn find_purchase(
+        &self,
+        customer: &CustomerId,
+        order_ref: &OrderRef,
+    ) -> Result<Option<Purchase>, CustomerError> {
         purchase::Entity::find_by_id((customer.as_str().to_owned(), order_ref.as_str().to_owned()))
             .one(self.db.connection())
             .await
@@ -657,11 +675,16 @@ impl ClassificationRepository for SqlClassificationRepository {
             }
         }
         counts.sort_by(|a, b| {
-            (a.dimension, a.department.as_ref().map(Department::as_str), a.value.map(ClassValue::code)).cmp(&(
-                b.dimension,
-                b.department.as_ref().map(Department::as_str),
-                b.value.map(ClassValue::code),
-            ))
+            (
+                a.dimension,
+                a.department.as_ref().map(Department::as_str),
+                a.value.map(ClassValue::code),
+            )
+                .cmp(&(
+                    b.dimension,
+                    b.department.as_ref().map(Department::as_str),
+                    b.value.map(ClassValue::code),
+                ))
         });
         Ok(counts)
     }

@@ -64,7 +64,10 @@ async fn write_tags<C: ConnectionTrait>(conn: &C, customer: &Customer) -> Result
 }
 
 /// Loads the tags of `rows` with one query and maps every row to a domain customer.
-pub(crate) async fn with_tags<C: ConnectionTrait>(conn: &C, rows: Vec<customer::Model>) -> Result<Vec<Customer>, CustomerError> {
+pub(crate) async fn with_tags<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<customer::Model>,
+) -> Result<Vec<Customer>, CustomerError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -189,7 +192,12 @@ impl CustomerRepository for SqlCustomerRepository {
         find_one(self.db.connection(), select).await
     }
 
-    async fn replace(&self, customer: &Customer, expected: Version, history: &[HistoryEntry]) -> Result<(), CustomerError> {
+    async fn replace(
+        &self,
+        customer: &Customer,
+        expected: Version,
+        history: &[HistoryEntry],
+    ) -> Result<(), CustomerError> {
         let outcome = async {
             let txn = self.db.connection().begin().await?;
             let mut row = row_from_customer(customer, None);

@@ -1,6 +1,7 @@
 //! Rows to domain values and back. A stored row that no longer parses is a bug or a manual edit;
 //! it surfaces as `CustomerError::Unexpected` naming the column, never as a panic.
 
+use crm_domain::classification::{ActivitySummary, Dimension, Grade, Money};
 use crm_domain::{
     access::CustomerFacts,
     customer::{
@@ -13,7 +14,6 @@ use crm_domain::{
     },
     error::CustomerError,
 };
-use crm_domain::classification::{ActivitySummary, Dimension, Grade, Money};
 use sea_orm::ActiveValue::Set;
 
 use crate::entity::customer;

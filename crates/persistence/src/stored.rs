@@ -111,8 +111,12 @@ pub(crate) fn classification_to_json(c: &Classification) -> String {
 
 /// The value of `dimension` named `name` in a stored document.
 pub(crate) fn class_value(dimension: Dimension, name: &str) -> Result<ClassValue, CustomerError> {
-    ClassValue::from_name(dimension, name)
-        .ok_or_else(|| corrupt("classification", format!("{name:?} is not a {} value", dimension.field())))
+    ClassValue::from_name(dimension, name).ok_or_else(|| {
+        corrupt(
+            "classification",
+            format!("{name:?} is not a {} value", dimension.field()),
+        )
+    })
 }
 
 /// The classification a document describes.

@@ -11,9 +11,9 @@ use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use crm_api::crm::v1 as pb;
 use crm_domain::{
     access::{
-        ApiKeyId, ApiKeyRecord, AuditCursor, AuditEvent, AuditEventId, AuditOutcome, BindingId, Decision, GradeSet, Permission,
-        PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Reason, Role, RoleBinding, RoleName, RoleTitle,
-        Scope, StaffLevel,
+        ApiKeyId, ApiKeyRecord, AuditCursor, AuditEvent, AuditEventId, AuditOutcome, BindingId, Decision, GradeSet,
+        Permission, PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Reason, Role, RoleBinding, RoleName,
+        RoleTitle, Scope, StaffLevel,
     },
     customer::values::{Department, InvalidValue, PrincipalName},
     error::Violations,
@@ -263,9 +263,9 @@ pub(crate) fn decision_reason_to_proto(reason: &Reason) -> pb::DecisionReason {
     let (role_binding, role, scope) = match reason {
         Reason::Granted { binding, role, scope }
         | Reason::OutOfScope { binding, role, scope }
-        | Reason::GradeNotCovered { binding, role, scope, .. } => {
-            (binding_name(*binding), role.as_str().to_owned(), scope_to_proto(*scope))
-        }
+        | Reason::GradeNotCovered {
+            binding, role, scope, ..
+        } => (binding_name(*binding), role.as_str().to_owned(), scope_to_proto(*scope)),
         Reason::BindingExpired { binding, role } => {
             (binding_name(*binding), role.as_str().to_owned(), pb::Scope::Unspecified)
         }
@@ -612,7 +612,10 @@ pub(crate) fn new_binding(
     for (i, raw) in raw.grades.iter().enumerate() {
         match crate::classification_convert::grade_from_proto(*raw) {
             Some(grade) => grades.insert(grade),
-            None => v.add(format!("role_binding.grades[{i}]"), "must be VIP, KEY, STANDARD or POTENTIAL"),
+            None => v.add(
+                format!("role_binding.grades[{i}]"),
+                "must be VIP, KEY, STANDARD or POTENTIAL",
+            ),
         }
     }
     Some(RoleBinding {

@@ -74,7 +74,11 @@ impl ClassificationGrpc {
 }
 
 fn ensure_valid(v: Violations) -> Result<(), Status> {
-    if v.is_empty() { Ok(()) } else { Err(invalid_argument(&v)) }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_argument(&v))
+    }
 }
 
 fn page_size(v: &mut Violations, raw: i32) -> u32 {
@@ -88,7 +92,12 @@ fn page_size(v: &mut Violations, raw: i32) -> u32 {
     }
 }
 
-fn time_of(v: &mut Violations, path: &str, raw: Option<&prost_types::Timestamp>, required: bool) -> Option<DateTime<Utc>> {
+fn time_of(
+    v: &mut Violations,
+    path: &str,
+    raw: Option<&prost_types::Timestamp>,
+    required: bool,
+) -> Option<DateTime<Utc>> {
     match raw {
         None => {
             if required {
@@ -196,12 +205,16 @@ impl ClassificationApi for ClassificationGrpc {
             return Err(money.status(&v));
         }
         ensure_valid(v)?;
-        let (Some(customer), Some(order_ref), Some(amount), Some(occurred_at)) = (customer, order_ref, amount, occurred_at)
+        let (Some(customer), Some(order_ref), Some(amount), Some(occurred_at)) =
+            (customer, order_ref, amount, occurred_at)
         else {
             return Err(Status::internal("validated fields missing"));
         };
         let policy = self.state.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let resource = resource_name(&customer);
         let result = self
             .state
@@ -278,7 +291,11 @@ impl ClassificationApi for ClassificationGrpc {
                 Some((time, OrderRef::parse(&order_ref).map_err(|_| bad_token())?))
             }
         };
-        let result = self.state.service().list_purchases(&auth, &customer, after, size + 1).await;
+        let result = self
+            .state
+            .service()
+            .list_purchases(&auth, &customer, after, size + 1)
+            .await;
         let resource = resource_name(&customer);
         let mut purchases = finish(&self.audit, &caller, "ListPurchases", &resource, false, result).await?;
         let next_page_token = if purchases.len() > size as usize {
@@ -421,7 +438,15 @@ impl ClassificationApi for ClassificationGrpc {
         let resource = result
             .as_ref()
             .map_or_else(|_| "policies".to_owned(), |p| p.version.resource_name());
-        let created = finish(&self.audit, &caller, "CreatePolicyVersion", &resource, !req.validate_only, result).await?;
+        let created = finish(
+            &self.audit,
+            &caller,
+            "CreatePolicyVersion",
+            &resource,
+            !req.validate_only,
+            result,
+        )
+        .await?;
         Ok(Response::new(policy_version_to_proto(&created, self.state.currency())))
     }
 
@@ -445,7 +470,10 @@ impl ClassificationApi for ClassificationGrpc {
         let activated = finish(&self.audit, &caller, "ActivatePolicyVersion", &req.name, true, result).await?;
         self.state.reload_policy().await.map_err(to_status)?;
         self.state.spawn_batch(Some(caller.principal.clone()));
-        Ok(Response::new(policy_version_to_proto(&activated, self.state.currency())))
+        Ok(Response::new(policy_version_to_proto(
+            &activated,
+            self.state.currency(),
+        )))
     }
 
     async fn preview_policy(
@@ -561,9 +589,20 @@ impl ClassificationApi for ClassificationGrpc {
         ensure_valid(v)?;
         let id: CustomerId = id.ok_or_else(|| Status::internal("validated fields missing"))?;
         let policy = self.state.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let result = self.state.service().classify_customer(&auth, &classifier, &id).await;
-        let customer = finish(&self.audit, &caller, "ClassifyCustomer", &resource_name(&id), true, result).await?;
+        let customer = finish(
+            &self.audit,
+            &caller,
+            "ClassifyCustomer",
+            &resource_name(&id),
+            true,
+            result,
+        )
+        .await?;
         Ok(Response::new(self.customer_out(&customer)))
     }
 
@@ -597,18 +636,31 @@ impl ClassificationApi for ClassificationGrpc {
             return Err(Status::internal("validated fields missing"));
         };
         let policy = self.state.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let result = self
             .state
             .service()
             .override_class(&auth, &classifier, &id, value, reason, expire_time)
             .await;
-        let customer =
-            finish(&self.audit, &caller, "OverrideClassification", &resource_name(&id), true, result).await?;
+        let customer = finish(
+            &self.audit,
+            &caller,
+            "OverrideClassification",
+            &resource_name(&id),
+            true,
+            result,
+        )
+        .await?;
         Ok(Response::new(self.customer_out(&customer)))
     }
 
-    async fn clear_override(&self, request: Request<pb::ClearOverrideRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn clear_override(
+        &self,
+        request: Request<pb::ClearOverrideRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let (caller, view) = self.begin(&request)?;
         let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
         let req = request.into_inner();
@@ -620,7 +672,10 @@ impl ClassificationApi for ClassificationGrpc {
             return Err(Status::internal("validated fields missing"));
         };
         let policy = self.state.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let result = self
             .state
             .service()
@@ -680,7 +735,15 @@ impl ClassificationApi for ClassificationGrpc {
             before,
         };
         let result = self.state.service().list_history(&auth, query, size + 1).await;
-        let mut entries = finish(&self.audit, &caller, "ListClassificationHistory", &req.parent, false, result).await?;
+        let mut entries = finish(
+            &self.audit,
+            &caller,
+            "ListClassificationHistory",
+            &req.parent,
+            false,
+            result,
+        )
+        .await?;
         let next_page_token = if entries.len() > size as usize {
             entries.truncate(size as usize);
             entries

@@ -48,7 +48,11 @@ impl ClassificationState {
     ///
     /// # Errors
     /// When the database fails.
-    pub(crate) async fn load(db: Database, clock: Arc<dyn Clock>, currency: String) -> Result<Arc<Self>, CustomerError> {
+    pub(crate) async fn load(
+        db: Database,
+        clock: Arc<dyn Clock>,
+        currency: String,
+    ) -> Result<Arc<Self>, CustomerError> {
         let store = SqlClassificationRepository::new(db.clone());
         let policy = match store.active_policy().await? {
             Some(policy) => policy,

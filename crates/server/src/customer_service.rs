@@ -137,7 +137,10 @@ impl CustomerApi for CustomerGrpc {
             .map_err(to_status)?;
         let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
         let policy = self.classification.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let result = self.customers.create(&auth, &classifier, new).await;
         let resource = result.as_ref().map_or(resource, |c| resource_name(&c.id));
         let created = finish(&self.audit, &caller, "CreateCustomer", &resource, true, result).await?;
@@ -256,7 +259,10 @@ impl CustomerApi for CustomerGrpc {
         let id = v.finish(|| id).map_err(to_status)?;
         let etag = (!customer.etag.is_empty()).then_some(customer.etag.as_str());
         let policy = self.classification.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let result = self.customers.update(&auth, &classifier, &id, etag, &changes).await;
         let updated = finish(
             &self.audit,
@@ -300,7 +306,10 @@ impl CustomerApi for CustomerGrpc {
         let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let id = required_name("name", &request.get_ref().name)?;
         let policy = self.classification.policy();
-        let classifier = Classifier { policy: &policy, now: auth.now() };
+        let classifier = Classifier {
+            policy: &policy,
+            now: auth.now(),
+        };
         let result = self.customers.undelete(&auth, &classifier, &id).await;
         let restored = finish(
             &self.audit,

@@ -40,7 +40,10 @@ impl From<&CustomerProfile> for CustomerFacts {
 impl From<&Customer> for CustomerFacts {
     fn from(customer: &Customer) -> Self {
         Self {
-            grade: customer.classification.as_ref().map(crate::classification::Classification::grade),
+            grade: customer
+                .classification
+                .as_ref()
+                .map(crate::classification::Classification::grade),
             ..Self::from(&customer.profile)
         }
     }

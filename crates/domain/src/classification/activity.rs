@@ -71,7 +71,11 @@ pub struct Purchase {
 impl Purchase {
     /// The resource name, `customers/{customer}/purchases/{order_ref}`.
     pub fn resource_name(&self) -> String {
-        format!("customers/{}/purchases/{}", self.customer.as_str(), self.order_ref.as_str())
+        format!(
+            "customers/{}/purchases/{}",
+            self.customer.as_str(),
+            self.order_ref.as_str()
+        )
     }
 
     /// Whether this counts as an order (refunds do not).

@@ -13,9 +13,12 @@ pub use activity::{ActivitySummary, Interaction, InteractionChannel, Interaction
 pub use dimension::{Behaviour, ClassValue, Dimension, Grade, LifecycleStage, RankTier, SizeSegment, ValueTier};
 pub use engine::{Assessment, ClassificationInput, RuleClass, classify};
 pub use policy::{ClassificationPolicy, Money, PolicyVersion, PolicyVersionId, ServicePlan};
-pub use service::{Classifier, ClassificationService, NewPurchase, PolicyPreview, PreviewSample, RecordedPurchase, ReclassifyProgress};
 pub use record::{
-    ClassChange, ClassOverride, ClassSource, Classification, DimensionClass, HistoryEntry, HistoryId, HistorySource, Rfm, plan_for,
+    ClassChange, ClassOverride, ClassSource, Classification, DimensionClass, HistoryEntry, HistoryId, HistorySource,
+    Rfm, plan_for,
+};
+pub use service::{
+    ClassificationService, Classifier, NewPurchase, PolicyPreview, PreviewSample, ReclassifyProgress, RecordedPurchase,
 };
 
 #[cfg(test)]

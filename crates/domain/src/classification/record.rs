@@ -222,12 +222,14 @@ impl Classification {
         let dimensions = classes.map(|rule| {
             let dimension = rule.value.dimension();
             let before = previous.map(|p| p.get(dimension));
-            let kept_override = before
-                .and_then(|b| b.override_.clone())
-                .filter(|o| o.is_in_force(now));
+            let kept_override = before.and_then(|b| b.override_.clone()).filter(|o| o.is_in_force(now));
             let lapsed = before.is_some_and(|b| b.override_.is_some()) && kept_override.is_none();
             let (value, source, reasons) = match &kept_override {
-                Some(o) => (o.value, ClassSource::Override, vec![format!("override by {}: {}", o.actor, o.reason)]),
+                Some(o) => (
+                    o.value,
+                    ClassSource::Override,
+                    vec![format!("override by {}: {}", o.actor, o.reason)],
+                ),
                 None => (rule.value, ClassSource::Rule, rule.reasons),
             };
             let since = match before {
@@ -265,7 +267,12 @@ impl Classification {
 
     /// This classification with `value` pinned by `override_` (replacing any override of the
     /// same dimension). Returns the change of the value in effect, if it changed.
-    pub fn with_override(&self, override_: ClassOverride, policy: &ClassificationPolicy, now: DateTime<Utc>) -> (Self, Option<ClassChange>) {
+    pub fn with_override(
+        &self,
+        override_: ClassOverride,
+        policy: &ClassificationPolicy,
+        now: DateTime<Utc>,
+    ) -> (Self, Option<ClassChange>) {
         let dimension = override_.value.dimension();
         let mut next = self.clone();
         let slot = &mut next.dimensions[dimension.index()];

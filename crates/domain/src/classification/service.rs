@@ -176,7 +176,12 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     }
 
     /// Reads `id` after checking `permission` on it (permission before existence).
-    async fn load(&self, auth: &Authorizer<'_>, permission: Permission, id: &CustomerId) -> Result<Customer, CustomerError> {
+    async fn load(
+        &self,
+        auth: &Authorizer<'_>,
+        permission: Permission,
+        id: &CustomerId,
+    ) -> Result<Customer, CustomerError> {
         let customer = self.customers.find(id).await?;
         auth.require(permission, id, customer.as_ref().map(CustomerFacts::from).as_ref())?;
         deleted_or_missing(id, customer)
@@ -462,7 +467,11 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     ///
     /// # Errors
     /// `PermissionDenied` without `policy.read`; `PolicyVersionNotFound`.
-    pub async fn get_policy(&self, auth: &Authorizer<'_>, version: PolicyVersionId) -> Result<PolicyVersion, CustomerError> {
+    pub async fn get_policy(
+        &self,
+        auth: &Authorizer<'_>,
+        version: PolicyVersionId,
+    ) -> Result<PolicyVersion, CustomerError> {
         auth.require_global(Permission::PolicyRead, &version.resource_name())
             .map_err(CustomerError::PermissionDenied)?;
         self.store
@@ -525,7 +534,11 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     ///
     /// # Errors
     /// `PermissionDenied` without `policy.write`; `PolicyVersionNotFound`.
-    pub async fn activate_policy(&self, auth: &Authorizer<'_>, version: PolicyVersionId) -> Result<PolicyVersion, CustomerError> {
+    pub async fn activate_policy(
+        &self,
+        auth: &Authorizer<'_>,
+        version: PolicyVersionId,
+    ) -> Result<PolicyVersion, CustomerError> {
         auth.require_global(Permission::PolicyWrite, &version.resource_name())
             .map_err(CustomerError::PermissionDenied)?;
         self.store.activate_policy(version, auth.now()).await
@@ -702,7 +715,8 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
             let mut writes = Vec::new();
             let mut history = Vec::new();
             for (current, stored_activity) in batch {
-                if let Some((next, entries)) = self.redo(classifier, &current, stored_activity, schedule_source, actor) {
+                if let Some((next, entries)) = self.redo(classifier, &current, stored_activity, schedule_source, actor)
+                {
                     counters.overrides_lapsed += lapsed(&entries);
                     history.extend(entries);
                     writes.push((next, current.version));
@@ -714,7 +728,10 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
                 counters.changed += written as u64;
                 counters.history_entries += history.iter().filter(|h| !conflicted.contains(&h.customer)).count() as u64;
                 for id in conflicted {
-                    if self.redo_one(classifier, &id, schedule_source, actor, &mut counters).await? {
+                    if self
+                        .redo_one(classifier, &id, schedule_source, actor, &mut counters)
+                        .await?
+                    {
                         counters.changed += 1;
                     }
                 }
@@ -805,7 +822,11 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     ///
     /// # Errors
     /// `PermissionDenied` without `customers.list`.
-    pub async fn segment_counts(&self, auth: &Authorizer<'_>, by_department: bool) -> Result<Vec<SegmentCount>, CustomerError> {
+    pub async fn segment_counts(
+        &self,
+        auth: &Authorizer<'_>,
+        by_department: bool,
+    ) -> Result<Vec<SegmentCount>, CustomerError> {
         let scope = auth.list_scope(None)?;
         self.store.segment_counts(&scope, by_department).await
     }

@@ -179,8 +179,8 @@ impl<R: CustomerRepository> CustomerService<R> {
             reject_masked_phones(&changes)?;
             let mut next = current.updated(&changes, classifier.now)?;
             let history = classifier.apply(&mut next, HistorySource::Rule, Some(auth.principal()));
-            let reassigned = next.profile.owner != current.profile.owner
-                || next.profile.department != current.profile.department;
+            let reassigned =
+                next.profile.owner != current.profile.owner || next.profile.department != current.profile.department;
             if reassigned {
                 auth.require(Permission::CustomersReassign, &current.id, Some(&facts))?;
             }
