@@ -25,17 +25,27 @@ fn ts(time: chrono::DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// The code of `customer`'s value on the dimension `pick` selects (0 when it has none).
+fn class_of(customer: &pb::Customer, pick: impl Fn(&pb::Classification) -> Option<&pb::DimensionClass>) -> i32 {
+    class_code(
+        customer
+            .classification
+            .as_ref()
+            .and_then(pick)
+            .and_then(|d| d.value.as_ref()),
+    )
+}
+
 fn lifecycle(customer: &pb::Customer) -> pb::LifecycleStage {
-    let value = customer
-        .classification
-        .as_ref()
-        .and_then(|c| c.lifecycle_stage.as_ref())
-        .and_then(|d| d.value.as_ref())
-        .and_then(|v| v.value);
-    match value {
-        Some(pb::class_value::Value::LifecycleStage(v)) => pb::LifecycleStage::try_from(v).unwrap(),
-        other => panic!("no lifecycle stage: {other:?}"),
-    }
+    pb::LifecycleStage::try_from(class_of(customer, |c| c.lifecycle_stage.as_ref())).unwrap()
+}
+
+fn grade(customer: &pb::Customer) -> pb::Grade {
+    pb::Grade::try_from(class_of(customer, |c| c.grade.as_ref())).unwrap()
+}
+
+fn value_tier(customer: &pb::Customer) -> pb::ValueTier {
+    pb::ValueTier::try_from(class_of(customer, |c| c.value_tier.as_ref())).unwrap()
 }
 
 fn grade_class(customer: &pb::Customer) -> &pb::DimensionClass {
@@ -44,26 +54,6 @@ fn grade_class(customer: &pb::Customer) -> &pb::DimensionClass {
         .as_ref()
         .and_then(|c| c.grade.as_ref())
         .expect("grade")
-}
-
-fn grade(customer: &pb::Customer) -> pb::Grade {
-    match grade_class(customer).value.as_ref().and_then(|v| v.value) {
-        Some(pb::class_value::Value::Grade(v)) => pb::Grade::try_from(v).unwrap(),
-        other => panic!("no grade: {other:?}"),
-    }
-}
-
-fn value_tier(customer: &pb::Customer) -> pb::ValueTier {
-    let value = customer
-        .classification
-        .as_ref()
-        .and_then(|c| c.value_tier.as_ref())
-        .and_then(|d| d.value.as_ref())
-        .and_then(|v| v.value);
-    match value {
-        Some(pb::class_value::Value::ValueTier(v)) => pb::ValueTier::try_from(v).unwrap(),
-        other => panic!("no value tier: {other:?}"),
-    }
 }
 
 async fn purchase(app: &TestApp, customer: &str, order: &str, units: i64, days_ago: i64) -> pb::RecordPurchaseResponse {

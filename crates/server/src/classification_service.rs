@@ -155,6 +155,17 @@ fn decode_token(v: &mut Violations, raw: &str, kind: &str, fingerprint: &str) ->
     }
 }
 
+/// Cuts `rows` (fetched with one row more than `size`) to the page and returns the token of the
+/// next page, empty when this is the last.
+fn next_page<T>(rows: &mut Vec<T>, size: u32, token: impl Fn(&T) -> String) -> String {
+    let size = size as usize;
+    if rows.len() <= size {
+        return String::new();
+    }
+    rows.truncate(size);
+    rows.last().map(token).unwrap_or_default()
+}
+
 fn time_key(time: DateTime<Utc>, id: &str) -> String {
     format!("{}|{id}", time.timestamp_micros())
 }
@@ -298,15 +309,9 @@ impl ClassificationApi for ClassificationGrpc {
             .await;
         let resource = resource_name(&customer);
         let mut purchases = finish(&self.audit, &caller, "ListPurchases", &resource, false, result).await?;
-        let next_page_token = if purchases.len() > size as usize {
-            purchases.truncate(size as usize);
-            purchases
-                .last()
-                .map(|p| encode_token("purchases", &req.parent, &time_key(p.occurred_at, p.order_ref.as_str())))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut purchases, size, |p| {
+            encode_token("purchases", &req.parent, &time_key(p.occurred_at, p.order_ref.as_str()))
+        });
         Ok(Response::new(pb::ListPurchasesResponse {
             purchases: purchases
                 .iter()
@@ -343,15 +348,9 @@ impl ClassificationApi for ClassificationGrpc {
             .await;
         let resource = resource_name(&customer);
         let mut interactions = finish(&self.audit, &caller, "ListInteractions", &resource, false, result).await?;
-        let next_page_token = if interactions.len() > size as usize {
-            interactions.truncate(size as usize);
-            interactions
-                .last()
-                .map(|i| encode_token("interactions", &req.parent, &time_key(i.occurred_at, &i.id.to_string())))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut interactions, size, |i| {
+            encode_token("interactions", &req.parent, &time_key(i.occurred_at, &i.id.to_string()))
+        });
         Ok(Response::new(pb::ListInteractionsResponse {
             interactions: interactions.iter().map(interaction_to_proto).collect(),
             next_page_token,
@@ -394,15 +393,9 @@ impl ClassificationApi for ClassificationGrpc {
         };
         let result = self.state.service().list_policies(&auth, before, size + 1).await;
         let mut versions = finish(&self.audit, &caller, "ListPolicyVersions", "policies", false, result).await?;
-        let next_page_token = if versions.len() > size as usize {
-            versions.truncate(size as usize);
-            versions
-                .last()
-                .map(|p| encode_token("policies", "", &p.version.get().to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut versions, size, |p| {
+            encode_token("policies", "", &p.version.get().to_string())
+        });
         Ok(Response::new(pb::ListPolicyVersionsResponse {
             policy_versions: versions
                 .iter()
@@ -744,15 +737,9 @@ impl ClassificationApi for ClassificationGrpc {
             result,
         )
         .await?;
-        let next_page_token = if entries.len() > size as usize {
-            entries.truncate(size as usize);
-            entries
-                .last()
-                .map(|e| encode_token("history", &fingerprint, &e.id.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut entries, size, |e| {
+            encode_token("history", &fingerprint, &e.id.to_string())
+        });
         Ok(Response::new(pb::ListClassificationHistoryResponse {
             entries: entries.iter().map(history_entry_to_proto).collect(),
             next_page_token,

@@ -274,25 +274,12 @@ impl Classification {
         now: DateTime<Utc>,
     ) -> (Self, Option<ClassChange>) {
         let dimension = override_.value.dimension();
-        let mut next = self.clone();
-        let slot = &mut next.dimensions[dimension.index()];
-        let before = slot.value;
-        slot.value = override_.value;
-        slot.source = ClassSource::Override;
-        slot.reasons = vec![format!("override by {}: {}", override_.actor, override_.reason)];
-        slot.override_ = Some(override_);
-        if before != slot.value {
-            slot.since = now;
-        }
-        let after = slot.value;
-        next.service_plan = plan_for(policy, next.grade()).clone();
-        let change = (before != after).then_some(ClassChange {
-            dimension,
-            from: Some(before),
-            to: after,
-            source: HistorySource::Override,
-        });
-        (next, change)
+        self.with_slot(dimension, policy, now, |slot| {
+            slot.value = override_.value;
+            slot.source = ClassSource::Override;
+            slot.reasons = vec![format!("override by {}: {}", override_.actor, override_.reason)];
+            slot.override_ = Some(override_);
+        })
     }
 
     /// This classification with the override of `dimension` removed and the rules' value back
@@ -305,17 +292,32 @@ impl Classification {
         now: DateTime<Utc>,
     ) -> Option<(Self, Option<ClassChange>)> {
         self.get(dimension).override_.as_ref()?;
+        Some(self.with_slot(dimension, policy, now, |slot| {
+            slot.value = slot.rule_value;
+            slot.source = ClassSource::Rule;
+            slot.reasons = rule_reasons;
+            slot.override_ = None;
+        }))
+    }
+
+    /// This classification with `dimension` changed by `change` (an override set or cleared):
+    /// `since` moves and the service plan follows the grade when the value in effect changes,
+    /// which is then returned as a change with [`HistorySource::Override`].
+    fn with_slot(
+        &self,
+        dimension: Dimension,
+        policy: &ClassificationPolicy,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut DimensionClass),
+    ) -> (Self, Option<ClassChange>) {
         let mut next = self.clone();
         let slot = &mut next.dimensions[dimension.index()];
         let before = slot.value;
-        slot.value = slot.rule_value;
-        slot.source = ClassSource::Rule;
-        slot.reasons = rule_reasons;
-        slot.override_ = None;
-        if before != slot.value {
+        change(slot);
+        let after = slot.value;
+        if before != after {
             slot.since = now;
         }
-        let after = slot.value;
         next.service_plan = plan_for(policy, next.grade()).clone();
         let change = (before != after).then_some(ClassChange {
             dimension,
@@ -323,6 +325,6 @@ impl Classification {
             to: after,
             source: HistorySource::Override,
         });
-        Some((next, change))
+        (next, change)
     }
 }
