@@ -383,7 +383,7 @@ fn mean(durations: &[Duration]) -> Duration {
 
 fn print_header() {
     println!(
-        "{:<10} {:<30} {:>9} {:>11} {:>9} {:>9} {:>26} {:>20}",
+        "{:<10} {:<30} {:>9} {:>11} {:>9} {:>9} {:>31} {:>20}",
         "backend",
         "run",
         "elapsed",
@@ -408,7 +408,7 @@ fn print_run(backend: Backend, label: &str, n: u64, run: &Run) {
         mean(&run.batch_times[run.batch_times.len() - tenth..]),
     );
     println!(
-        "{:<10} {:<30} {:>7.2} s {:>11.0} {:>9} {:>9} {:>26} {:>20}",
+        "{:<10} {:<30} {:>7.2} s {:>11.0} {:>9} {:>9} {:>31} {:>20}",
         format!("{backend:?}"),
         label,
         run.elapsed.as_secs_f64(),
@@ -605,6 +605,19 @@ async fn main() {
         };
         // Migrates and bootstraps; the server stores the default policy as version 1.
         let app = TestApp::spawn_on(database, |_| {}).await;
+        // `spawn_on` returns once the listener is bound, while the server may still be starting
+        // (storing the default policy); seeding meanwhile can make its start fail on SQLite
+        // ("database is locked"). An answered RPC means it has started.
+        if let Err(status) = app
+            .classification
+            .clone()
+            .get_policy(pb::GetPolicyRequest {
+                name: "policies/active".into(),
+            })
+            .await
+        {
+            panic!("the server did not start ({status}): {:?}", app.stop().await);
+        }
         let mut options = ConnectOptions::new(app.database.url().to_owned());
         options.max_connections(2).sqlx_logging(false);
         let db = sea_orm::Database::connect(options).await.expect("connect for seeding");

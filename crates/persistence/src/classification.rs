@@ -241,6 +241,7 @@ impl ClassificationRepository for SqlClassificationRepository {
         for _ in 0..16 {
             let result = async {
                 let txn = self.db.connection().begin().await?;
+                claim_write_lock(&txn).await?;
                 let highest: Option<i64> = classification_policy::Entity::find()
                     .select_only()
                     .column_as(classification_policy::Column::Version.max(), "highest")
@@ -292,6 +293,25 @@ impl ClassificationRepository for SqlClassificationRepository {
         time: DateTime<Utc>,
     ) -> Result<PolicyVersion, CustomerError> {
         let txn = self.db.connection().begin().await.map_err(unexpected)?;
+        // The write comes first, so that SQLite takes its write lock at once.
+        let activated = classification_policy::Entity::update_many()
+            .col_expr(classification_policy::Column::Active, Expr::value(true))
+            .col_expr(classification_policy::Column::ActivateTime, Expr::value(time))
+            .filter(classification_policy::Column::Version.eq(version.get()))
+            .exec(&txn)
+            .await
+            .map_err(unexpected)?;
+        if activated.rows_affected == 0 {
+            txn.rollback().await.map_err(unexpected)?;
+            return Err(CustomerError::PolicyVersionNotFound(version));
+        }
+        classification_policy::Entity::update_many()
+            .col_expr(classification_policy::Column::Active, Expr::value(false))
+            .filter(classification_policy::Column::Active.eq(true))
+            .filter(classification_policy::Column::Version.ne(version.get()))
+            .exec(&txn)
+            .await
+            .map_err(unexpected)?;
         let Some(row) = classification_policy::Entity::find_by_id(version.get())
             .one(&txn)
             .await
@@ -299,14 +319,6 @@ impl ClassificationRepository for SqlClassificationRepository {
         else {
             return Err(CustomerError::PolicyVersionNotFound(version));
         };
-        deactivate_all(&txn).await.map_err(unexpected)?;
-        classification_policy::Entity::update_many()
-            .col_expr(classification_policy::Column::Active, Expr::value(true))
-            .col_expr(classification_policy::Column::ActivateTime, Expr::value(time))
-            .filter(classification_policy::Column::Version.eq(version.get()))
-            .exec(&txn)
-            .await
-            .map_err(unexpected)?;
         txn.commit().await.map_err(unexpected)?;
         let mut activated = policy_from_row(row)?;
         activated.active = true;
@@ -688,6 +700,23 @@ impl ClassificationRepository for SqlClassificationRepository {
         });
         Ok(counts)
     }
+}
+
+/// Makes a transaction take the database's write lock now: a write statement that changes
+/// nothing. SQLite takes its write lock at a transaction's first write; a transaction that reads
+/// first and writes later fails at once with "database is locked" (the busy timeout does not
+/// apply to that upgrade) while another connection writes. Every other write transaction here
+/// starts with its real write; this is for the ones that must read first.
+async fn claim_write_lock<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    classification_policy::Entity::update_many()
+        .col_expr(
+            classification_policy::Column::Active,
+            Expr::col(classification_policy::Column::Active),
+        )
+        .filter(classification_policy::Column::Version.lt(0))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 async fn deactivate_all<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {

@@ -48,3 +48,48 @@ async fn one_replica_runs_at_a_time(backend: Backend) {
     }
     assert!(freed, "dropping the lock closes its session, which releases it");
 }
+
+on_both_backends!(policy_writes_wait_for_a_concurrent_writer);
+
+/// Storing and activating policy versions while another connection holds a write transaction:
+/// they wait for it (the busy timeout) instead of failing with "database is locked", because
+/// they take the write lock first. A regression test: `crmd` once failed to start on SQLite
+/// while another process wrote.
+async fn policy_writes_wait_for_a_concurrent_writer(backend: Backend) {
+    use crm_domain::{
+        classification::{ClassificationPolicy, PolicyVersionId},
+        ports::ClassificationRepository,
+    };
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let Some((database, db)) = migrated(backend).await else {
+        return;
+    };
+    let repository = crm_persistence::SqlClassificationRepository::new(db);
+    let other = sea_orm::Database::connect(database.url()).await.unwrap();
+    let writer = other.begin().await.unwrap();
+    writer
+        .execute_unprepared("UPDATE service_secrets SET name = name WHERE name = 'none'")
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let store = tokio::spawn(async move {
+        let stored = repository
+            .insert_policy(&ClassificationPolicy::default(), "concurrent", None, now, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        repository
+            .activate_policy(PolicyVersionId::new(stored.version.get()), now)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.commit().await.unwrap();
+    let activated = tokio::time::timeout(Duration::from_secs(10), store)
+        .await
+        .expect("the policy writes finish once the other writer commits")
+        .unwrap()
+        .expect("no 'database is locked'");
+    assert!(activated.active);
+    other.close().await.unwrap();
+}
