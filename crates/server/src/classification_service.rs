@@ -9,7 +9,7 @@
 use std::{pin::Pin, sync::Arc, time::Instant};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use crm_api::crm::v1::{self as pb, classification_service_server::ClassificationService as ClassificationApi};
 use crm_domain::{
     access::Authorizer,
@@ -26,6 +26,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    access_convert::time_from_proto,
     access_state::{AccessState, AccessView},
     audit::AuditLog,
     caller::caller_of,
@@ -37,7 +38,7 @@ use crate::{
     },
     classification_state::ClassificationState,
     convert::{customer_name, customer_to_proto},
-    customer_service::finish,
+    customer_service::{ensure_valid, finish},
     status::{invalid_argument, to_status, with_info},
 };
 
@@ -73,14 +74,6 @@ impl ClassificationGrpc {
     }
 }
 
-fn ensure_valid(v: Violations) -> Result<(), Status> {
-    if v.is_empty() {
-        Ok(())
-    } else {
-        Err(invalid_argument(&v))
-    }
-}
-
 fn page_size(v: &mut Violations, raw: i32) -> u32 {
     match raw {
         0 => DEFAULT_PAGE,
@@ -92,6 +85,8 @@ fn page_size(v: &mut Violations, raw: i32) -> u32 {
     }
 }
 
+/// Parses the timestamp at `path` (see `access_convert::time_from_proto` for what is valid),
+/// truncated to whole microseconds as stored; a violation when it is `required` and absent.
 fn time_of(
     v: &mut Violations,
     path: &str,
@@ -105,27 +100,7 @@ fn time_of(
             }
             None
         }
-        Some(ts) => {
-            let nanos = u32::try_from(ts.nanos).ok();
-            match nanos.and_then(|n| DateTime::from_timestamp(ts.seconds, n)) {
-                Some(t) => Some(t.trunc_subsecs_micro()),
-                None => {
-                    v.add(path, "is not a valid timestamp");
-                    None
-                }
-            }
-        }
-    }
-}
-
-trait TruncMicros {
-    fn trunc_subsecs_micro(self) -> Self;
-}
-
-impl TruncMicros for DateTime<Utc> {
-    fn trunc_subsecs_micro(self) -> Self {
-        use chrono::SubsecRound;
-        self.trunc_subsecs(6)
+        Some(ts) => time_from_proto(v, path, ts).map(|t| t.trunc_subsecs(6)),
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) async fn finish<T>(
 }
 
 /// Fails with every violation if there is any.
-fn ensure_valid(violations: Violations) -> Result<(), Status> {
+pub(crate) fn ensure_valid(violations: Violations) -> Result<(), Status> {
     if violations.is_empty() {
         Ok(())
     } else {

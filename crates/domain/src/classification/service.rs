@@ -849,12 +849,3 @@ fn unchanged(current: &Customer, next: &Customer) -> bool {
             _ => false,
         }
 }
-
-/// The aggregates of a customer whose window sums are `orders` and `revenue`.
-pub fn with_window(activity: ActivitySummary, orders: u32, revenue: Money) -> ActivitySummary {
-    ActivitySummary {
-        window_orders: orders,
-        window_revenue: revenue,
-        ..activity
-    }
-}
