@@ -42,6 +42,17 @@ pub enum ConnectError {
     },
 }
 
+/// A snapshot of the connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 /// A connection pool to the service's database.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -161,6 +172,22 @@ impl Database {
     pub async fn close(self) {
         if let Err(error) = self.connection.close().await {
             tracing::warn!(%error, "closing the database pool failed");
+        }
+    }
+
+    /// How many connections the pool holds, how many are idle, and its configured maximum.
+    /// (The pool does not say how many tasks wait for a connection.)
+    pub fn pool_stats(&self) -> PoolStats {
+        fn of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                size: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self.backend {
+            Backend::Sqlite => of(self.connection.get_sqlite_connection_pool()),
+            Backend::Postgres => of(self.connection.get_postgres_connection_pool()),
         }
     }
 

@@ -33,5 +33,5 @@ mod stored;
 pub use access::SqlAccessRepository;
 pub use classification::{ReclassificationLock, SqlClassificationRepository};
 pub use customers::SqlCustomerRepository;
-pub use database::{Backend, ConnectError, Database, redact_url};
+pub use database::{Backend, ConnectError, Database, PoolStats, redact_url};
 pub use notify::{ACCESS_CHANNEL, AccessChanges, publish_access_changed, subscribe_access_changes};

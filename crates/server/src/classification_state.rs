@@ -19,6 +19,8 @@ use crm_domain::{
 };
 use crm_persistence::{Database, ReclassificationLock, SqlClassificationRepository, SqlCustomerRepository};
 
+use crate::metrics::Metrics;
+
 /// The classification use cases over the SQL repositories.
 pub(crate) type Classifications = ClassificationService<SqlCustomerRepository, SqlClassificationRepository>;
 
@@ -40,6 +42,7 @@ pub(crate) struct ClassificationState {
     policy: ArcSwap<PolicyVersion>,
     service: Classifications,
     runs: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 impl ClassificationState {
@@ -52,6 +55,7 @@ impl ClassificationState {
         db: Database,
         clock: Arc<dyn Clock>,
         currency: String,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, CustomerError> {
         let store = SqlClassificationRepository::new(db.clone());
         let policy = match store.active_policy().await? {
@@ -75,6 +79,7 @@ impl ClassificationState {
             currency,
             policy: ArcSwap::from_pointee(policy),
             runs: tokio::sync::Mutex::new(()),
+            metrics,
         }))
     }
 
@@ -128,10 +133,22 @@ impl ClassificationState {
         &self,
         schedule_source: HistorySource,
         actor: Option<&PrincipalName>,
-        progress: impl FnMut(ReclassifyProgress) + Send,
+        mut progress: impl FnMut(ReclassifyProgress) + Send,
     ) -> Result<(ReclassifyProgress, Arc<PolicyVersion>), CustomerError> {
         let _local = self.runs.lock().await;
         let lock = ReclassificationLock::acquire(&self.db).await?;
+        self.metrics.batch_started(0);
+        let mut reported = ReclassifyProgress::default();
+        let progress = |now: ReclassifyProgress| {
+            self.metrics.batch_progress(
+                now.processed.saturating_sub(reported.processed),
+                now.changed.saturating_sub(reported.changed),
+                now.processed,
+                now.total,
+            );
+            reported = now;
+            progress(now);
+        };
         // The policy may have changed while this run waited for the previous one.
         let policy = self.reload_policy().await?;
         let classifier = Classifier {
@@ -144,6 +161,7 @@ impl ClassificationState {
             .reclassify(&classifier, schedule_source, actor, progress)
             .await;
         lock.release().await;
+        self.metrics.batch_finished(result.is_ok());
         if let Ok(done) = &result {
             tracing::info!(
                 processed = done.processed,

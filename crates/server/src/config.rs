@@ -14,6 +14,9 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 /// The default database: an SQLite file next to the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db?mode=rwc";
 
+/// The default global limit of requests in flight.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
+
 /// The default file the first admin key is written to.
 pub const DEFAULT_ADMIN_KEY_FILE: &str = "crm-admin.key";
 
@@ -118,6 +121,14 @@ pub struct SettingsArgs {
     /// seconds; 0 turns the schedule off. The first run starts with the server. [default: 86400]
     #[arg(long, env = "CRM_RECLASSIFY_INTERVAL_SECS", global = true)]
     pub reclassify_interval_secs: Option<u64>,
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); port 0 picks a free port
+    /// (the bound address is logged). [default: off]
+    #[arg(long, env = "CRM_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// The most requests served at once across all connections; beyond it requests are refused
+    /// at once with RESOURCE_EXHAUSTED (health checks are never refused). [default: 512]
+    #[arg(long, env = "CRM_MAX_CONCURRENT_REQUESTS", global = true)]
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// The same settings as read from a config file.
@@ -138,6 +149,8 @@ struct FileSettings {
     access_refresh_secs: Option<u64>,
     reporting_currency: Option<String>,
     reclassify_interval_secs: Option<u64>,
+    metrics_addr: Option<SocketAddr>,
+    max_concurrent_requests: Option<usize>,
 }
 
 /// The settings in force, every one resolved.
@@ -174,6 +187,10 @@ pub struct Settings {
     pub reclassify_interval: Option<Duration>,
     /// Where "now" comes from: the system clock, or a test's controllable clock.
     pub clock: Arc<dyn Clock>,
+    /// Where Prometheus metrics are served; `None` when off.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The global limit of requests in flight (at least 1).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for Settings {
@@ -254,6 +271,12 @@ impl Settings {
                 secs => Some(Duration::from_secs(secs)),
             },
             clock: Arc::new(SystemClock),
+            metrics_addr: args.metrics_addr.or(file.metrics_addr),
+            max_concurrent_requests: args
+                .max_concurrent_requests
+                .or(file.max_concurrent_requests)
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS)
+                .max(1),
         }
     }
 }
@@ -268,6 +291,17 @@ mod tests {
         assert_eq!(s.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert!(s.migrate_on_start);
+        assert_eq!(s.metrics_addr, None, "metrics are off unless asked for");
+        assert_eq!(s.max_concurrent_requests, DEFAULT_MAX_CONCURRENT_REQUESTS);
+    }
+
+    #[test]
+    fn the_config_file_sets_the_metrics_address_and_the_concurrency_limit() {
+        let file: FileSettings =
+            toml::from_str("metrics_addr = \"127.0.0.1:9464\"\nmax_concurrent_requests = 0\n").unwrap_or_default();
+        let s = Settings::resolve(SettingsArgs::default(), file);
+        assert_eq!(s.metrics_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert_eq!(s.max_concurrent_requests, 1, "a limit of 0 would refuse everything");
     }
 
     #[test]

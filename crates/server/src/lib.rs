@@ -5,7 +5,14 @@
 //! - [`run`]: the seam tests and the binary share: given settings, a bound listener and a
 //!   shutdown signal, connect and migrate the database and serve until the signal.
 //! - [`config`]: flags, environment and config file, resolved into [`config::Settings`].
-//! - [`telemetry`]: the log subscriber and the per-RPC span.
+//! - [`telemetry`]: the log subscriber, the OTLP trace exporter and the per-RPC span.
+//! - `request_id`: the request id of every call (the caller's `x-request-id` if sane, else a
+//!   UUID), in the span and the response.
+//! - `observe`: the end of every RPC (its gRPC status from headers or trailers): metrics and
+//!   the "rpc finished" log line.
+//! - `metrics`: the Prometheus registry and the `GET /metrics` listener.
+//! - `limits`: the global concurrency limit (load shedding) and per-request deadlines.
+//! - `body`: a response body that holds a guard (a permit, a completion) until its end.
 //! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
 //! - `api_key`: the key format, generation, hashing and constant-time comparison.
 //! - `access_state`: principals, roles, bindings and keys held in memory, reloaded on change
@@ -27,6 +34,7 @@ mod access_service;
 mod access_state;
 mod api_key;
 mod audit;
+mod body;
 pub mod bootstrap;
 pub mod caller;
 mod classification_convert;
@@ -35,7 +43,11 @@ mod classification_state;
 pub mod config;
 mod convert;
 mod customer_service;
+mod limits;
+mod metrics;
+mod observe;
 mod page_token;
+mod request_id;
 mod status;
 pub mod telemetry;
 
@@ -51,7 +63,11 @@ use crm_persistence::{Database, SqlAccessRepository, SqlCustomerRepository, secr
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
-use tower_http::trace::TraceLayer;
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 
 use crate::{
     access_service::AccessGrpc,
@@ -62,8 +78,11 @@ use crate::{
     classification_state::ClassificationState,
     config::Settings,
     customer_service::CustomerGrpc,
+    limits::{ConcurrencyLimitLayer, DeadlineLayer},
+    metrics::Metrics,
+    observe::ObserveLayer,
     page_token::PageTokens,
-    telemetry::{RpcFinished, RpcSpan},
+    telemetry::RpcSpan,
 };
 
 /// The gRPC service names health reports on (besides the overall `""`).
@@ -72,6 +91,9 @@ const SERVICE_NAMES: &[&str] = &[
     "crm.v1.AccessService",
     "crm.v1.ClassificationService",
 ];
+
+/// How long shutdown waits for scrapes in progress.
+const METRICS_DRAIN: Duration = Duration::from_secs(5);
 
 /// How long shutdown waits for the audit writer to store what is queued.
 const AUDIT_DRAIN: Duration = Duration::from_secs(10);
@@ -90,17 +112,67 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
-/// Serves gRPC on `listener` until `shutdown` completes, then stops accepting, lets in-flight
-/// calls finish (up to the configured grace period), and closes the database pool.
+/// The sockets a server answers on, bound by the caller (so that tests can bind port 0 and
+/// learn the addresses).
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// Prometheus metrics over HTTP; `None` serves none.
+    pub metrics: Option<TcpListener>,
+}
+
+/// Serves gRPC on `listener` (and metrics on `settings.metrics_addr`, if set) until `shutdown`
+/// completes, then stops accepting, lets in-flight calls finish (up to the configured grace
+/// period), and closes the database pool.
 ///
 /// # Errors
-/// When the database cannot be opened or the server fails.
+/// When the metrics address cannot be bound, the database cannot be opened or the server fails.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let metrics = match settings.metrics_addr {
+        None => None,
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+    };
+    run_with(
+        settings,
+        Listeners {
+            grpc: listener,
+            metrics,
+        },
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] on listeners the caller bound (`settings.listen_addr` and `settings.metrics_addr`
+/// are not used).
+///
+/// # Errors
+/// When the database cannot be opened or the server fails.
+pub async fn run_with(
+    settings: Settings,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let Listeners {
+        grpc: listener,
+        metrics: metrics_listener,
+    } = listeners;
     let db = open_database(&settings).await?;
+    let metrics = Metrics::new(&[
+        crm_api::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ]);
     let key = secrets::load_or_create(&db, secrets::PAGE_TOKEN_KEY)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the page token key: {e}"))?;
@@ -126,6 +198,7 @@ pub async fn run(
         db.clone(),
         Arc::clone(&settings.clock),
         settings.reporting_currency.clone(),
+        Arc::clone(&metrics),
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot load the classification policy: {e}"))?;
@@ -185,16 +258,53 @@ pub async fn run(
     let local_addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(address = %local_addr, "crmd listening (gRPC, plaintext HTTP/2)");
 
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
-        .timeout(settings.request_timeout)
+    let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = match metrics_listener {
+        None => None,
+        Some(metrics_listener) => {
+            let addr = metrics_listener
+                .local_addr()
+                .context("reading the bound metrics address")?;
+            tracing::info!(address = %addr, "serving Prometheus metrics on http://{addr}/metrics");
+            Some(tokio::spawn(metrics::serve(
+                metrics_listener,
+                Arc::clone(&metrics),
+                db.clone(),
+                async move {
+                    let _ = metrics_stop_rx.await;
+                },
+            )))
+        }
+    };
+
+    // Outermost first: the request id exists before the span that logs it; the span is entered
+    // before anything that logs; the observer sees every answer, shed or not; the limit is
+    // taken before any work; the deadline covers authentication and the handler.
+    let layers = ServiceBuilder::new()
+        .map_request(request_id::drop_insane)
+        .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
         .layer(
             TraceLayer::new_for_grpc()
                 .make_span_with(RpcSpan)
-                .on_response(RpcFinished)
+                .on_request(())
+                .on_response(())
+                .on_body_chunk(())
+                .on_eos(())
                 .on_failure(()),
         )
+        .layer(ObserveLayer::new(Arc::clone(&metrics)))
+        .layer(ConcurrencyLimitLayer::new(
+            settings.max_concurrent_requests,
+            Arc::clone(&metrics),
+        ))
+        .layer(DeadlineLayer::new(settings.request_timeout))
         .layer(CallerLayer::new(Arc::clone(&access)))
+        .into_inner();
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -217,6 +327,15 @@ pub async fn run(
             Ok(())
         }
     };
+    let _ = metrics_stop_tx.send(());
+    if let Some(task) = metrics_task {
+        match tokio::time::timeout(METRICS_DRAIN, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "the metrics listener failed"),
+            Ok(Err(error)) => tracing::warn!(%error, "the metrics listener failed"),
+            Err(_) => tracing::warn!("the metrics listener did not stop in time"),
+        }
+    }
     health_task.abort();
     schedule_task.abort();
     let _ = schedule_task.await;

@@ -16,12 +16,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crm_server::telemetry::init(settings.log_format, &settings.log);
+    let telemetry = crm_server::telemetry::init(settings.log_format, &settings.log);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate(settings).await,
         Command::Bootstrap => bootstrap(settings).await,
         Command::Serve => serve(settings).await,
     };
+    // Export the traces still buffered before the process ends.
+    telemetry.shutdown().await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,0 +1,349 @@
+//! Prometheus metrics: what every RPC did (by service, method and gRPC code), how long it took,
+//! how many are in flight, the database pool, and the classification batch runs; served as text
+//! on `GET /metrics` of a separate HTTP listener (`--metrics-addr`).
+//!
+//! Each [`run`](crate::run) owns its own [`Metrics`] (a `prometheus-client` registry, no global
+//! state), so several servers in one process (the tests) do not mix their numbers. Labels are
+//! low-cardinality by construction: a method label is one of the methods this server serves,
+//! anything else is `unknown`.
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+
+use axum::{extract::State, http::header, response::IntoResponse, routing::get};
+use crm_persistence::Database;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::{Registry, Unit},
+};
+use prost::Message as _;
+use tokio::net::TcpListener;
+
+/// The latency buckets, in seconds: from half a millisecond (an in-memory permission check) to
+/// the default request timeout.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The OpenMetrics text format `prometheus-client` writes.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The labels of one finished RPC.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    service: String,
+    method: String,
+    code: &'static str,
+}
+
+/// The labels of a latency histogram.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    service: String,
+    method: String,
+}
+
+/// The label of a pool gauge: `size`, `idle`, `in_use` or `max`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+/// The label of a finished batch run: `ok` or `failed`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Every metric of one server, and the registry that exports them.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// `/pkg.Service/Method` -> (service, method) for every method served.
+    methods: HashMap<String, (String, String)>,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+    shed: Counter,
+    pool: Family<PoolLabels, Gauge>,
+    batch_runs: Family<OutcomeLabels, Counter>,
+    batch_processed: Counter,
+    batch_changed: Counter,
+    batch_running: Gauge,
+    batch_run_processed: Gauge,
+    batch_run_total: Gauge,
+}
+
+impl Metrics {
+    /// A fresh registry that knows the methods described by `descriptor_sets` (encoded
+    /// `FileDescriptorSet`s, as reflection uses).
+    pub(crate) fn new(descriptor_sets: &[&[u8]]) -> Arc<Self> {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "crm_grpc_requests",
+            "gRPC requests finished, by service, method and gRPC status code",
+            requests.clone(),
+        );
+        let durations = Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "crm_grpc_request_duration",
+            "gRPC request latency from the request's arrival to its last byte (status trailers), by service and method",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "crm_grpc_requests_in_flight",
+            "gRPC requests being served now (a streaming call counts until its last message)",
+            in_flight.clone(),
+        );
+        let shed = Counter::default();
+        registry.register(
+            "crm_grpc_requests_shed",
+            "gRPC requests refused with RESOURCE_EXHAUSTED because --max-concurrent-requests were in flight",
+            shed.clone(),
+        );
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "crm_db_pool_connections",
+            "Database pool connections: size (open), idle, in_use, max (configured limit)",
+            pool.clone(),
+        );
+        let batch_runs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "crm_classification_runs",
+            "Batch re-classification runs finished, by outcome (ok, failed)",
+            batch_runs.clone(),
+        );
+        let batch_processed = Counter::default();
+        registry.register(
+            "crm_classification_customers_processed",
+            "Customers looked at by batch re-classification runs",
+            batch_processed.clone(),
+        );
+        let batch_changed = Counter::default();
+        registry.register(
+            "crm_classification_customers_changed",
+            "Customers whose classification a batch re-classification run rewrote",
+            batch_changed.clone(),
+        );
+        let batch_running = Gauge::default();
+        registry.register(
+            "crm_classification_run_in_progress",
+            "1 while a batch re-classification run is in progress in this process, else 0",
+            batch_running.clone(),
+        );
+        let batch_run_processed = Gauge::default();
+        registry.register(
+            "crm_classification_run_processed_customers",
+            "Customers processed so far by the run in progress (or the last run)",
+            batch_run_processed.clone(),
+        );
+        let batch_run_total = Gauge::default();
+        registry.register(
+            "crm_classification_run_total_customers",
+            "Customers the run in progress (or the last run) has to look at",
+            batch_run_total.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            methods: known_methods(descriptor_sets),
+            requests,
+            durations,
+            in_flight,
+            shed,
+            pool,
+            batch_runs,
+            batch_processed,
+            batch_changed,
+            batch_running,
+            batch_run_processed,
+            batch_run_total,
+        })
+    }
+
+    /// The (service, method) labels of a request path; `unknown` for a path this server does
+    /// not serve (so a client cannot mint label values).
+    pub(crate) fn labels_of(&self, path: &str) -> (String, String) {
+        self.methods
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| ("unknown".to_owned(), "unknown".to_owned()))
+    }
+
+    /// A request started.
+    pub(crate) fn started(&self) {
+        self.in_flight.inc();
+    }
+
+    /// A request that [`started`](Self::started) finished with `code` after `elapsed`.
+    pub(crate) fn finished(&self, service: &str, method: &str, code: tonic::Code, elapsed: Duration) {
+        self.in_flight.dec();
+        self.requests
+            .get_or_create(&RequestLabels {
+                service: service.to_owned(),
+                method: method.to_owned(),
+                code: code_name(code),
+            })
+            .inc();
+        self.durations
+            .get_or_create(&MethodLabels {
+                service: service.to_owned(),
+                method: method.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request was refused by the concurrency limit.
+    pub(crate) fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// A batch re-classification run started over `total` customers.
+    pub(crate) fn batch_started(&self, total: u64) {
+        self.batch_running.set(1);
+        self.batch_run_processed.set(0);
+        self.batch_run_total.set(i64::try_from(total).unwrap_or(i64::MAX));
+    }
+
+    /// A batch of the run in progress was written: `processed` and `changed` customers more.
+    pub(crate) fn batch_progress(&self, processed: u64, changed: u64, processed_so_far: u64, total: u64) {
+        self.batch_processed.inc_by(processed);
+        self.batch_changed.inc_by(changed);
+        self.batch_run_processed
+            .set(i64::try_from(processed_so_far).unwrap_or(i64::MAX));
+        self.batch_run_total.set(i64::try_from(total).unwrap_or(i64::MAX));
+    }
+
+    /// The run in progress ended.
+    pub(crate) fn batch_finished(&self, ok: bool) {
+        self.batch_running.set(0);
+        self.batch_runs
+            .get_or_create(&OutcomeLabels {
+                outcome: if ok { "ok" } else { "failed" },
+            })
+            .inc();
+    }
+
+    /// The exposition text, with the pool gauges read from `db` now.
+    fn render(&self, db: &Database) -> String {
+        let stats = db.pool_stats();
+        for (state, value) in [
+            ("size", stats.size),
+            ("idle", stats.idle),
+            ("in_use", stats.size.saturating_sub(stats.idle)),
+            ("max", stats.max),
+        ] {
+            self.pool.get_or_create(&PoolLabels { state }).set(i64::from(value));
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The canonical name of a gRPC code, as in the gRPC spec (`NOT_FOUND`).
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// `/pkg.Service/Method` -> (`pkg.Service`, `Method`) for every method of every service in the
+/// descriptor sets. A set that does not decode contributes nothing (its methods are `unknown`).
+fn known_methods(descriptor_sets: &[&[u8]]) -> HashMap<String, (String, String)> {
+    let mut methods = HashMap::new();
+    for encoded in descriptor_sets {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(*encoded) else {
+            tracing::warn!("a descriptor set does not decode; its methods are labelled `unknown` in metrics");
+            continue;
+        };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let service_name = match (package.as_str(), service.name.as_deref()) {
+                    (_, None) => continue,
+                    ("", Some(name)) => name.to_owned(),
+                    (package, Some(name)) => format!("{package}.{name}"),
+                };
+                for method in service.method {
+                    if let Some(name) = method.name {
+                        methods.insert(format!("/{service_name}/{name}"), (service_name.clone(), name));
+                    }
+                }
+            }
+        }
+    }
+    methods
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// When the listener fails.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    db: Database,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route("/metrics", get(scrape))
+        .with_state((metrics, db));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+async fn scrape(State((metrics, db)): State<(Arc<Metrics>, Database)>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render(&db))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_methods_of_the_contract_are_known_and_anything_else_is_unknown() {
+        let metrics = Metrics::new(&[crm_api::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET]);
+        assert_eq!(
+            metrics.labels_of("/crm.v1.CustomerService/GetCustomer"),
+            ("crm.v1.CustomerService".to_owned(), "GetCustomer".to_owned())
+        );
+        assert_eq!(
+            metrics.labels_of("/grpc.health.v1.Health/Check"),
+            ("grpc.health.v1.Health".to_owned(), "Check".to_owned())
+        );
+        assert_eq!(
+            metrics.labels_of("/crm.v1.CustomerService/NoSuchMethod"),
+            ("unknown".to_owned(), "unknown".to_owned())
+        );
+    }
+
+    #[test]
+    fn every_code_has_its_canonical_name() {
+        assert_eq!(code_name(tonic::Code::DeadlineExceeded), "DEADLINE_EXCEEDED");
+        assert_eq!(code_name(tonic::Code::from_i32(5)), "NOT_FOUND");
+    }
+}
