@@ -25,6 +25,7 @@ test: test-rust test-python ## Run every test (Rust unit, property and end-to-en
 
 test-rust: ## Rust tests (nextest); PostgreSQL variants run when CRM_TEST_POSTGRES_URL is set
 	$(CARGO) build -p crm-server --bin crmd
+	$(CARGO) build -p crm-cli --bin crmctl
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
 
