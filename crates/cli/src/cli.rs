@@ -75,7 +75,6 @@ pub enum Command {
     /// Show the principal and API key this command calls as.
     Whoami,
     /// Classification of customers: show, record activity, override, re-classify.
-    #[command(subcommand)]
     Classify(classify::ClassifyCommand),
     /// Classification policies: show, create, preview and activate.
     #[command(subcommand)]
