@@ -2,6 +2,7 @@
 //! `run(cmd, clients, out)`. [`run`] dispatches the parsed command line.
 
 pub mod access;
+pub mod args;
 pub mod classify;
 pub mod customers;
 pub mod export;
