@@ -12,9 +12,14 @@
 //! key, which [`TestApp::customers`] and [`TestApp::access`] send with every call;
 //! [`TestApp::customers_as`] and [`TestApp::access_as`] call as someone else.
 //!
+//! [`TestApp::spawn_with_metrics`] also serves Prometheus metrics on an ephemeral port, read
+//! with [`TestApp::scrape_metrics`] and [`Scrape`]; [`crmd::Crmd`] runs the real binary.
+//!
 //! Logs are quiet unless `TEST_LOG` is set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+pub mod crmd;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -198,6 +203,9 @@ pub struct TestApp {
     pub admin_key: String,
     /// The channel, for other clients (health, reflection).
     pub channel: Channel,
+    /// Where Prometheus metrics are served, for apps started with
+    /// [`TestApp::spawn_with_metrics`].
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow_free::Result>>,
     /// The database (dropped after the server has stopped).
@@ -217,10 +225,24 @@ impl TestApp {
         Some(Self::spawn_on(database, |_| {}).await)
     }
 
+    /// Starts a server on a fresh database of `backend`, with settings adjusted by `configure`,
+    /// that also serves Prometheus metrics on an ephemeral port ([`TestApp::metrics_addr`]).
+    pub async fn spawn_with_metrics(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let admin_key = Self::prepare(&database).await;
+        Some(Self::start_with(database, admin_key, configure, true).await)
+    }
+
     /// Starts a server on `database` with settings adjusted by `configure`. The database is
     /// migrated and given its bootstrap admin first (as `crmd` does on first start), so that the
     /// admin's key is known to the test.
     pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
+        let admin_key = Self::prepare(&database).await;
+        Self::start(database, admin_key, configure).await
+    }
+
+    /// Migrates `database` and gives it its bootstrap admin; returns the admin's key.
+    async fn prepare(database: &TestDatabase) -> String {
         let db = crm_persistence::Database::connect(database.url(), 1)
             .await
             .expect("connect to the test database");
@@ -230,7 +252,7 @@ impl TestApp {
             None => crm_server::bootstrap::new_admin_key(&db).await.expect("admin key"),
         };
         db.close().await;
-        Self::start(database, admin_key, configure).await
+        admin_key
     }
 
     /// Starts a second server (a replica) on this app's database, sharing its admin.
@@ -242,6 +264,15 @@ impl TestApp {
     }
 
     async fn start(database: TestDatabase, admin_key: String, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with(database, admin_key, configure, false).await
+    }
+
+    async fn start_with(
+        database: TestDatabase,
+        admin_key: String,
+        configure: impl FnOnce(&mut Settings),
+        with_metrics: bool,
+    ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             crm_server::telemetry::init(crm_server::config::LogFormat::Text, "info");
         }
@@ -256,9 +287,23 @@ impl TestApp {
         configure(&mut settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound address");
+        let metrics = if with_metrics {
+            Some(
+                TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind an ephemeral metrics port"),
+            )
+        } else {
+            None
+        };
+        let metrics_addr = metrics.as_ref().map(|l| l.local_addr().expect("bound metrics address"));
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            crm_server::run(settings, listener, async move {
+            let listeners = crm_server::Listeners {
+                grpc: listener,
+                metrics,
+            };
+            crm_server::run_with(settings, listeners, async move {
                 let _ = rx.await;
             })
             .await
@@ -284,6 +329,7 @@ impl TestApp {
             clock,
             admin_key,
             channel,
+            metrics_addr,
             shutdown: Some(tx),
             server: Some(server),
             database,
@@ -306,6 +352,14 @@ impl TestApp {
             self.channel.clone(),
             key.map_or_else(Bearer::none, Bearer::new),
         )
+    }
+
+    /// `GET /metrics` from this app's metrics listener, over real HTTP.
+    ///
+    /// # Panics
+    /// When the app serves no metrics or the scrape fails.
+    pub async fn scrape_metrics(&self) -> Scrape {
+        scrape_metrics(self.metrics_addr.expect("an app started with spawn_with_metrics")).await
     }
 
     /// Stops the server gracefully and returns its outcome.
@@ -471,4 +525,89 @@ pub fn assert_error_info(status: &tonic::Status, code: tonic::Code, expected_rea
         "{status:?}"
     );
     assert_no_leak(status);
+}
+
+/// One scrape of a Prometheus endpoint: the exposition text and its samples.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    /// The response's `content-type`.
+    pub content_type: String,
+    /// The exposition text.
+    pub text: String,
+}
+
+impl Scrape {
+    /// The value of the sample named exactly `series` (`name{label="value",...}` as exposed,
+    /// labels in the exporter's order), if present.
+    pub fn value(&self, series: &str) -> Option<f64> {
+        self.text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok()).flatten()
+            })
+    }
+
+    /// Like [`Scrape::value`], failing with the whole text when the sample is missing.
+    #[track_caller]
+    pub fn expect(&self, series: &str) -> f64 {
+        self.value(series)
+            .unwrap_or_else(|| panic!("no sample {series} in the scrape:\n{}", self.text))
+    }
+}
+
+/// `GET /metrics` from `addr` over HTTP/1.1 (a plain socket: the request is four lines).
+///
+/// # Panics
+/// When the endpoint does not answer 200 with a body.
+pub async fn scrape_metrics(addr: SocketAddr) -> Scrape {
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("set a read timeout");
+        stream
+            .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .expect("send the scrape");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read the scrape");
+        response
+    })
+    .await
+    .expect("the scrape thread");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "the scrape failed:\n{head}");
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let text = if head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"))
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Scrape { content_type, text }
+}
+
+/// The payload of an HTTP/1.1 chunked body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
 }

@@ -6,14 +6,10 @@
 
 use std::{
     collections::BTreeSet,
-    io::{BufRead, BufReader, Read},
-    path::PathBuf,
-    process::{Command, ExitStatus, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
-use crm_tests::{Backend, TestApp, TestDatabase, create, e2e, organization, pb, reason};
+use crm_tests::{Backend, TestApp, TestDatabase, create, crmd::Crmd, e2e, organization, pb, reason};
 use sea_orm::ConnectionTrait;
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -353,150 +349,6 @@ crm_tests::on_both_backends!(
 // ---------------------------------------------------------------------------------------------
 // The crmd binary
 // ---------------------------------------------------------------------------------------------
-
-/// The `crmd` binary of this build: tests live in `target/<profile>/deps`, binaries one up.
-fn crmd_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory")
-        .join("crmd");
-    assert!(
-        path.exists(),
-        "{} does not exist: build the server first (`cargo build -p crm-server`, or run the tests with \
-         `cargo test --workspace`, which builds every binary)",
-        path.display()
-    );
-    path
-}
-
-/// How long any one step of the binary may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A running `crmd`, its output read line by line on background threads. Dropping it kills the
-/// process if it has not exited.
-struct Crmd {
-    pid: u32,
-    lines: mpsc::Receiver<String>,
-    exit: mpsc::Receiver<std::io::Result<ExitStatus>>,
-    status: Option<ExitStatus>,
-    /// Every line read so far (stdout and stderr).
-    output: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Crmd {
-    fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut command = Command::new(crmd_path());
-        command
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // The test's environment must not change what is tested.
-        for (name, _) in std::env::vars_os() {
-            if name
-                .to_str()
-                .is_some_and(|n| n.starts_with("CRM_") || n == "DATABASE_URL")
-            {
-                command.env_remove(name);
-            }
-        }
-        command.env("CRM_LOG", "info").env("CRM_LOG_FORMAT", "text");
-        let mut child = command.spawn().expect("start crmd");
-        let pid = child.id();
-        let (line_tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let line_tx = line_tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if line_tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let (exit_tx, exit) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = exit_tx.send(child.wait());
-        });
-        Self {
-            pid,
-            lines,
-            exit,
-            status: None,
-            output: Vec::new(),
-            _dir: dir,
-        }
-    }
-
-    /// Reads lines until one satisfies `wanted` and returns it; fails after [`PATIENCE`] or when
-    /// the output ends first.
-    fn wait_for_line(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.output.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no {what} within {PATIENCE:?}; output so far:\n{}",
-                        self.output.join("\n")
-                    )
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("crmd's output ended without {what}:\n{}", self.output.join("\n"))
-                }
-            }
-        }
-    }
-
-    /// Waits for the process to exit, then returns its status and its whole output.
-    fn wait_for_exit(&mut self) -> (ExitStatus, String) {
-        let status = match self.exit.recv_timeout(PATIENCE) {
-            Ok(status) => status.expect("wait for crmd"),
-            Err(_) => panic!(
-                "crmd did not exit within {PATIENCE:?}; output so far:\n{}",
-                self.output.join("\n")
-            ),
-        };
-        self.status = Some(status);
-        // The pipes close when the process exits; what is left is read to the end.
-        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
-            self.output.push(line);
-        }
-        (status, self.output.join("\n"))
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid.to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} {} failed", self.pid);
-    }
-}
-
-impl Drop for Crmd {
-    fn drop(&mut self) {
-        if self.status.is_none() && self.exit.try_recv().is_err() {
-            let _ = Command::new("kill").arg("-KILL").arg(self.pid.to_string()).status();
-        }
-    }
-}
 
 #[test]
 fn crmd_with_an_unreachable_database_exits_non_zero_naming_the_url_without_its_password() {

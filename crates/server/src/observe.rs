@@ -138,16 +138,19 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let (service, method) = self.metrics.labels_of(request.uri().path());
+        let span = Span::current();
+        // Called before counting the request in flight: a request seen in flight has passed the
+        // concurrency limit inside (its permit is taken in `call`).
+        let future = self.inner.call(request);
         self.metrics.started();
         let mut completion = Completion {
             metrics: Arc::clone(&self.metrics),
             service,
             method,
             started: Instant::now(),
-            span: Span::current(),
+            span,
             done: false,
         };
-        let future = self.inner.call(request);
         Box::pin(async move {
             match future.await {
                 Ok(response) => {
