@@ -19,6 +19,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+pub mod cli;
 pub mod crmd;
 
 use std::{net::SocketAddr, time::Duration};
