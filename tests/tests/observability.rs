@@ -430,4 +430,120 @@ async fn the_json_log_line_of_an_rpc_names_its_request_id_method_and_caller_and_
         !output.contains(&secret),
         "the API key's secret is in the log:\n{output}"
     );
+    assert!(
+        !output.contains("exporting traces"),
+        "no OTLP endpoint was set, yet traces are exported:\n{output}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces (the database plays no part: SQLite only)
+// ---------------------------------------------------------------------------------------------
+
+mod otlp {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    };
+    use tokio::sync::mpsc;
+
+    /// An OTLP trace collector that hands every export to the test.
+    #[derive(Debug)]
+    struct Collector(mpsc::UnboundedSender<ExportTraceServiceRequest>);
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let _ = self.0.send(request.into_inner());
+            Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }))
+        }
+    }
+
+    /// Serves a collector on an ephemeral port: its address and the exports it receives.
+    pub(super) async fn start() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<ExportTraceServiceRequest>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(Collector(tx)))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        (addr, rx)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_span_of_a_call_is_exported_over_otlp_in_the_callers_trace() {
+    let (collector, mut exports) = otlp::start().await;
+    let database = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let endpoint = format!("http://{collector}");
+    let mut crmd = Crmd::start_with_env(
+        &["--listen-addr", "127.0.0.1:0", "--database-url", database.url()],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+    );
+    crmd.wait_for_line("the exporter's start line", |line| line.contains("exporting traces"));
+    let line = crmd.wait_for_line("`crmd listening` log line", |line| line.contains("crmd listening"));
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("address="))
+        .unwrap()
+        .to_owned();
+
+    // The caller's W3C trace context: trace 4bf9…4736, its span 00f0…02b7, sampled.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_span_id = "00f067aa0ba902b7";
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(get("customers/nobody"));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{parent_span_id}-01").parse().unwrap(),
+    );
+    let refused = pb::customer_service_client::CustomerServiceClient::new(channel)
+        .get_customer(request)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // Shutting down flushes the batch that holds the span.
+    crmd.signal("TERM");
+    let (status, output) = crmd.wait_for_exit();
+    assert!(status.success(), "{status:?}\n{output}");
+    let mut spans = Vec::new();
+    let mut service_names = Vec::new();
+    while let Ok(export) = exports.try_recv() {
+        for resource_spans in export.resource_spans {
+            for attribute in resource_spans.resource.iter().flat_map(|r| r.attributes.iter()) {
+                if attribute.key == "service.name" {
+                    service_names.push(format!("{:?}", attribute.value));
+                }
+            }
+            spans.extend(resource_spans.scope_spans.into_iter().flat_map(|s| s.spans));
+        }
+    }
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let rpc = spans
+        .iter()
+        .find(|span| span.name == "crm.v1.CustomerService/GetCustomer")
+        .unwrap_or_else(|| panic!("no GetCustomer span among {spans:#?}\ncrmd's output:\n{output}"));
+    assert_eq!(hex(&rpc.trace_id), trace_id, "{rpc:#?}");
+    assert_eq!(hex(&rpc.parent_span_id), parent_span_id, "{rpc:#?}");
+    assert_eq!(
+        rpc.kind,
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32,
+        "{rpc:#?}"
+    );
+    assert!(
+        !service_names.is_empty() && service_names.iter().all(|name| name.contains("\"crmd\"")),
+        "{service_names:?}"
+    );
 }
