@@ -289,6 +289,44 @@ async fn access_check_exits_zero_when_allowed_and_four_when_denied(app: TestApp)
         .fails_with(1)
         .stderr_has("  permission: ");
 
+    // Many questions at once, from an NDJSON file; results in order, errors per item.
+    let dir = tempfile::tempdir().unwrap();
+    let questions = dir.path().join("questions.ndjson");
+    let lines = [
+        format!(
+            r#"{{"correlationId": "mine", "principal": "li-na", "permission": "customers.update", "customer": "{}"}}"#,
+            hers.name
+        ),
+        String::new(),
+        format!(
+            r#"{{"correlationId": "theirs", "principal": "li-na", "permission": "customers.update", "customer": "{}"}}"#,
+            other.name
+        ),
+        r#"{"correlationId": "bad", "principal": "li-na", "permission": "customers.fly", "customer": "acme"}"#
+            .to_owned(),
+    ];
+    std::fs::write(&questions, lines.join("\n")).unwrap();
+    let results = admin(
+        &app,
+        &["access", "check-batch", questions.to_str().unwrap(), "-o", "ndjson"],
+    )
+    .await
+    .success()
+    .ndjson();
+    let ids: Vec<&str> = results.iter().map(|r| r["correlationId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["mine", "theirs", "bad"]);
+    assert_eq!(results[0]["decision"]["allowed"], true);
+    assert_eq!(
+        results[1]["decision"]["reason"]["code"],
+        "DECISION_REASON_CODE_OUT_OF_SCOPE"
+    );
+    assert_eq!(results[2]["error"]["code"], 3);
+    std::fs::write(&questions, "{\"permission\": 7}").unwrap();
+    admin(&app, &["access", "check-batch", questions.to_str().unwrap()])
+        .await
+        .fails_with(1)
+        .stderr_has("line 1");
+
     // The audit log, filtered by actor and action.
     let events = admin_json(
         &app,
@@ -486,6 +524,13 @@ async fn a_policy_round_trips_through_a_json_file(app: TestApp) {
         value_tier["transitions"][0]["toValue"]["valueTier"],
         "VALUE_TIER_MEDIUM"
     );
+    let unstored = admin_json(&app, &["policy", "preview", file]).await;
+    assert_eq!(
+        unstored.get("policyVersion"),
+        None,
+        "a policy given in full is version 0"
+    );
+    assert_eq!(unstored["customersChanged"], "1");
     let table = admin(&app, &["policy", "preview", "policies/2"]).await.success();
     assert!(table.stdout.contains("HIGH → MEDIUM"), "{}", table.stdout);
 

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     client::Clients,
     error::CliError,
-    output::{Output, OutputFormat},
+    output::{Output, OutputFormat, from_json},
 };
 
 /// Principals, roles, role bindings, API keys, permission checks and the audit log.
@@ -42,6 +42,15 @@ pub enum AccessCommand {
         /// The customer (`acme` or `customers/acme`); for global permissions such as
         /// `policy.write` give `-`.
         customer: String,
+    },
+    /// Answer many permission questions at once (BatchCheckPermissions). FILE (`-` for stdin)
+    /// holds one question per line in proto3 JSON, e.g. `{"correlationId": "row-1", "principal":
+    /// "li-na", "permission": "customers.get", "customer": "acme"}` (ids or names). Prints one
+    /// result per question, in order: a decision, or why the question could not be answered.
+    /// Exits 0 when every question was answered, whatever the decisions.
+    CheckBatch {
+        /// The NDJSON file of questions, or `-` for stdin.
+        file: String,
     },
     /// The audit log, newest first, with optional filters.
     Audit(AuditArgs),
@@ -266,6 +275,7 @@ pub async fn run(cmd: AccessCommand, clients: &Clients, out: &Output) -> Result<
             permission,
             customer,
         } => check(principal, permission, customer, clients, out).await,
+        AccessCommand::CheckBatch { file } => check_batch(&file, clients, out).await,
         AccessCommand::Audit(args) => audit(args, clients, out).await,
     }
 }
@@ -611,6 +621,67 @@ async fn check(
         let explanation = decision.reason.map(|r| r.explanation).unwrap_or_default();
         Err(CliError::Denied(explanation))
     }
+}
+
+/// The columns of `check-batch`.
+const RESULT_COLUMNS: &[&str] = &[
+    "correlation_id",
+    "decision.allowed",
+    "decision.reason.code",
+    "decision.reason.explanation",
+    "error.message",
+];
+
+/// The most questions one BatchCheckPermissions call takes.
+const BATCH_LIMIT: usize = 1000;
+
+async fn check_batch(file: &str, clients: &Clients, out: &Output) -> Result<(), CliError> {
+    let reader: Box<dyn std::io::BufRead> = if file == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let opened = std::fs::File::open(file).map_err(|e| CliError::io(format!("reading {file}"), e))?;
+        Box::new(std::io::BufReader::new(opened))
+    };
+    let mut writer = out.list::<pb::CheckPermissionResult>(RESULT_COLUMNS);
+    let mut items = Vec::new();
+    let mut client = clients.access();
+    for (number, line) in std::io::BufRead::lines(reader).enumerate() {
+        let line = line.map_err(|e| CliError::io(format!("reading {file}"), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut item: pb::CheckPermissionItem =
+            from_json(&line).map_err(|e| CliError::Invalid(format!("{file}, line {}: {e}", number + 1)))?;
+        if !item.principal.trim().is_empty() {
+            item.principal = resource_name("principals", &item.principal);
+        }
+        if !item.customer.trim().is_empty() {
+            item.customer = resource_name("customers", &item.customer);
+        }
+        items.push(item);
+        if items.len() == BATCH_LIMIT {
+            send_batch(&mut client, std::mem::take(&mut items), &mut writer).await?;
+        }
+    }
+    if !items.is_empty() {
+        send_batch(&mut client, items, &mut writer).await?;
+    }
+    writer.finish()
+}
+
+async fn send_batch(
+    client: &mut crate::client::AccessClient,
+    items: Vec<pb::CheckPermissionItem>,
+    writer: &mut crate::output::ListWriter<pb::CheckPermissionResult>,
+) -> Result<(), CliError> {
+    let response = client
+        .batch_check_permissions(pb::BatchCheckPermissionsRequest { items })
+        .await?
+        .into_inner();
+    for result in &response.results {
+        writer.write(result)?;
+    }
+    Ok(())
 }
 
 async fn audit(args: AuditArgs, clients: &Clients, out: &Output) -> Result<(), CliError> {

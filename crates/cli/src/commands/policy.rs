@@ -42,10 +42,11 @@ pub enum PolicyCommand {
         #[arg(long)]
         validate_only: bool,
     },
-    /// Dry-run a stored version over every customer: how many would move from which class to
-    /// which, with a sample and reasons.
+    /// Dry-run a policy over every customer: how many would move from which class to which,
+    /// with a sample and reasons. Give a stored version, or a JSON file (as for `create`) to try
+    /// a policy before storing it.
     Preview {
-        /// The version (`4` or `policies/4`).
+        /// The version (`4` or `policies/4`), or a JSON file (`-` for stdin).
         version: String,
         /// The most sample customers to show (server default 20, at most 100).
         #[arg(long, default_value_t = 0)]
@@ -115,10 +116,13 @@ pub async fn run(cmd: PolicyCommand, clients: &Clients, out: &Output) -> Result<
             out.message(&classification.create_policy_version(request).await?.into_inner())
         }
         PolicyCommand::Preview { version, sample_size } => {
+            let candidate = if is_version(&version) {
+                pb::preview_policy_request::Candidate::Version(resource_name("policies", &version))
+            } else {
+                pb::preview_policy_request::Candidate::Policy(parse_policy(&read_input(&version)?)?.0)
+            };
             let request = pb::PreviewPolicyRequest {
-                candidate: Some(pb::preview_policy_request::Candidate::Version(resource_name(
-                    "policies", &version,
-                ))),
+                candidate: Some(candidate),
                 sample_size,
             };
             let preview = classification.preview_policy(request).await?.into_inner();
@@ -140,6 +144,12 @@ pub async fn run(cmd: PolicyCommand, clients: &Clients, out: &Output) -> Result<
             out.message(&activated)
         }
     }
+}
+
+/// Whether `text` names a stored version (`4`, `policies/4`) rather than a file.
+fn is_version(text: &str) -> bool {
+    let id = text.trim().strip_prefix("policies/").unwrap_or(text.trim());
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The text of `path`, or of stdin for `-`.
