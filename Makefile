@@ -15,8 +15,8 @@ export CRM_TEST_POSTGRES_URL
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-run: ## Run crmd on 127.0.0.1:50051 with the embedded SQLite database ./crm.db
-	$(CARGO) run --release -p crm-server --bin crmd
+run: ## Run crmd on 127.0.0.1:50051 with the embedded SQLite database ./crm.db, metrics on 127.0.0.1:9464
+	$(CARGO) run --release -p crm-server --bin crmd -- --metrics-addr 127.0.0.1:9464
 
 build: ## Build every crate and binary
 	$(CARGO) build --workspace --all-targets
