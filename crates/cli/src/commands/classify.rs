@@ -403,3 +403,62 @@ fn classification_table(customer: &pb::Customer) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<ClassifyCommand, clap::Error> {
+        let cli = Cli::try_parse_from(["crmctl", "classify"].iter().chain(args))?;
+        match cli.command {
+            Command::Classify(cmd) => Ok(cmd),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bare_customer_or_a_subcommand_is_accepted() {
+        let show = parse(&["acme"]).unwrap();
+        assert_eq!(show.customer.as_deref(), Some("acme"));
+        assert!(show.action.is_none());
+        let run = parse(&["run"]).unwrap();
+        assert!(matches!(run.action, Some(ClassifyAction::Run)));
+        let refund = parse(&[
+            "purchase",
+            "acme",
+            "--order-ref",
+            "R-1",
+            "--amount",
+            "-49.90",
+            "--time",
+            "-2d",
+        ])
+        .unwrap();
+        assert!(matches!(refund.action, Some(ClassifyAction::Purchase { ref amount, .. }) if amount == "-49.90"));
+    }
+
+    #[test]
+    fn an_override_takes_exactly_one_value() {
+        assert!(parse(&["override", "acme", "--grade", "vip", "--reason", "r"]).is_ok());
+        let none = parse(&["override", "acme", "--reason", "r"]).unwrap_err();
+        assert_eq!(none.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let two = parse(&[
+            "override",
+            "acme",
+            "--grade",
+            "vip",
+            "--value-tier",
+            "high",
+            "--reason",
+            "r",
+        ])
+        .unwrap_err();
+        assert_eq!(two.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(parse(&[]).is_err(), "a customer or a subcommand is required");
+    }
+}

@@ -243,3 +243,38 @@ pub fn dimension_text(dimension: i32) -> String {
         .map(|d| d.as_str_name().trim_start_matches("DIMENSION_").to_ascii_lowercase())
         .unwrap_or_else(|_| dimension.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_version_is_a_number_or_a_policy_name_and_anything_else_a_file() {
+        assert!(is_version("4"));
+        assert!(is_version("policies/12"));
+        assert!(!is_version("policies/active"));
+        assert!(!is_version("policy.json"));
+        assert!(!is_version("-"));
+        assert!(!is_version(""));
+    }
+
+    #[test]
+    fn a_policy_file_is_a_policy_version_or_a_bare_policy() {
+        let (policy, description) =
+            parse_policy(r#"{"name": "policies/1", "version": "1", "policy": {"windowDays": 30}, "description": "d", "active": true}"#)
+                .unwrap();
+        assert_eq!((policy.window_days, description.as_str()), (30, "d"));
+        let (policy, description) = parse_policy(r#"{"windowDays": 90, "frequencyCuts": [2, 4, 8, 12]}"#).unwrap();
+        assert_eq!(
+            (policy.window_days, policy.frequency_cuts.len(), description.as_str()),
+            (90, 4, "")
+        );
+        assert!(matches!(parse_policy("window_days: 30"), Err(CliError::Invalid(_))));
+        assert!(matches!(
+            parse_policy(r#"{"windowDayz": 30}"#),
+            Err(CliError::Invalid(_))
+        ));
+    }
+}
