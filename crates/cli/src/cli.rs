@@ -16,7 +16,7 @@ Exit codes:
   1  any other error (invalid argument, internal error, rejected import rows, bad input file)
   2  usage error (unknown flag, missing argument)
   3  not found (NOT_FOUND)
-  4  not allowed (PERMISSION_DENIED, UNAUTHENTICATED), or `access check` answered "denied"
+  4  not allowed (PERMISSION_DENIED, UNAUTHENTICATED), or `access check` answered denied
   5  conflict (ALREADY_EXISTS, ABORTED e.g. an etag mismatch, FAILED_PRECONDITION)
   6  the server could not be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED)
 

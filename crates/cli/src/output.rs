@@ -345,6 +345,10 @@ fn cell(msg: &DynamicMessage, path: &str, separator: &str) -> String {
         }
         let value = current.get_field(&field).into_owned();
         if segments.peek().is_none() {
+            // An enum's zero value means "not set" in proto3: an empty cell, as for other unset fields.
+            if matches!(value, Value::EnumNumber(0)) {
+                return String::new();
+            }
             return text(&value, &field.kind(), separator);
         }
         match value {
