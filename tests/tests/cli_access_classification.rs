@@ -501,6 +501,7 @@ async fn a_policy_round_trips_through_a_json_file(app: TestApp) {
 
     let checked = admin_json(&app, &["policy", "create", file, "--validate-only"]).await;
     assert_eq!(checked.get("version"), None, "validate-only stores nothing: version 0");
+    assert_eq!(checked.get("name"), None, "and no name");
     assert_eq!(checked["description"], "High value from 500k");
     assert_eq!(admin_json(&app, &["policy", "list"]).await.as_array().unwrap().len(), 1);
     let created = admin_json(&app, &["policy", "create", file]).await;

@@ -415,7 +415,12 @@ impl ClassificationApi for ClassificationGrpc {
             result,
         )
         .await?;
-        Ok(Response::new(policy_version_to_proto(&created, self.state.currency())))
+        let mut version = policy_version_to_proto(&created, self.state.currency());
+        if req.validate_only {
+            // As the contract says: nothing was stored, so the version has no name.
+            version.name.clear();
+        }
+        Ok(Response::new(version))
     }
 
     async fn activate_policy_version(
