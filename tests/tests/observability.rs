@@ -381,7 +381,8 @@ async fn the_json_log_line_of_an_rpc_names_its_request_id_method_and_caller_and_
     let metrics_addr = address_of(&mut crmd, "serving Prometheus metrics");
     let key_file = crmd.dir().join(crm_server::config::DEFAULT_ADMIN_KEY_FILE);
     let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
-    let secret = key.rsplit('_').next().unwrap().to_owned();
+    // `crm_<prefix>_<secret>`: the secret may itself contain `_`.
+    let secret = key.splitn(3, '_').nth(2).unwrap().to_owned();
     assert!(secret.len() > 20, "{key}");
 
     let channel = Channel::from_shared(format!("http://{grpc_addr}"))
