@@ -442,7 +442,12 @@ async fn classify_commands_record_activity_override_and_run(app: TestApp) {
         .success();
     let lines: Vec<&str> = purchases.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "a header and two purchases: {}", purchases.stdout);
-    assert!(lines[0].starts_with("name,order_ref,"), "{}", lines[0]);
+    assert_eq!(lines[0], "name,order_ref,amount,currency,occur_time,recorder");
+    assert!(
+        lines.iter().any(|l| l.contains(",RF-1,-100.5,USD,")),
+        "the amount as a number: {}",
+        purchases.stdout
+    );
 
     let run = admin(&app, &["classify", "run", "-o", "json"]).await.success();
     let summary = run.json();

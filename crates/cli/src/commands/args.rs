@@ -152,6 +152,23 @@ pub fn money(flag: &str, text: &str, currency: &str) -> Result<Money, CliError> 
     })
 }
 
+/// An amount for people and CSV: `120000`, `-49.9`, `0.0001` (no exponent, no thousands
+/// separators); the currency is not included.
+pub fn money_text(money: Option<&Money>) -> String {
+    let Some(money) = money else {
+        return String::new();
+    };
+    let negative = money.units < 0 || money.nanos < 0;
+    let units = money.units.unsigned_abs();
+    let nanos = money.nanos.unsigned_abs();
+    let sign = if negative { "-" } else { "" };
+    if nanos == 0 {
+        return format!("{sign}{units}");
+    }
+    let fraction = format!("{nanos:09}");
+    format!("{sign}{units}.{}", fraction.trim_end_matches('0'))
+}
+
 /// The page size to ask for: what is left of `limit`, at most 1000 (the servers' cap).
 fn page_size(limit: Option<u64>, written: u64) -> i32 {
     let left = limit.map_or(1000, |l| l.saturating_sub(written));
@@ -374,6 +391,14 @@ mod tests {
         for bad in ["", "-", "1e3", "12,5", "1.0000000001", "abc"] {
             assert!(money("--amount", bad, "USD").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn amounts_print_back_as_they_were_given() {
+        for text in ["120000", "-49.9", "0.0001", "-0.5"] {
+            assert_eq!(money_text(Some(&money("--amount", text, "USD").unwrap())), text);
+        }
+        assert_eq!(money_text(None), "");
     }
 
     #[test]

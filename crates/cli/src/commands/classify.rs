@@ -7,7 +7,10 @@ use crm_api::crm::v1 as pb;
 use tokio_stream::StreamExt;
 
 use super::{
-    args::{class_value, dimension, enum_value, money, paginate, short, table, time_text, timestamp, value_text},
+    args::{
+        Rows, class_value, dimension, enum_value, money, money_text, paginate, short, table, time_text, timestamp,
+        value_text,
+    },
     resource_name,
 };
 use crate::{
@@ -125,16 +128,8 @@ pub enum ClassifyAction {
     Run,
 }
 
-/// The columns of `classify purchases`.
-const PURCHASE_COLUMNS: &[&str] = &[
-    "name",
-    "order_ref",
-    "amount.units",
-    "amount.nanos",
-    "amount.currency_code",
-    "occur_time",
-    "recorder",
-];
+/// The columns of `classify purchases` in a table or CSV (the amount as one decimal number).
+const PURCHASE_COLUMNS: &[&str] = &["name", "order_ref", "amount", "currency", "occur_time", "recorder"];
 /// The columns of `classify interactions`.
 const INTERACTION_COLUMNS: &[&str] = &["name", "channel", "occur_time", "note", "recorder"];
 
@@ -249,26 +244,29 @@ pub async fn run(cmd: ClassifyCommand, clients: &Clients, out: &Output) -> Resul
         ClassifyAction::Purchases { customer, limit } => {
             let parent = resource_name("customers", &customer);
             let client = clients.classification();
-            paginate(
-                limit,
-                out.list::<pb::Purchase>(PURCHASE_COLUMNS),
-                |page_token, page_size| {
-                    let mut client = client.clone();
-                    let parent = parent.clone();
-                    async move {
-                        let page = client
-                            .list_purchases(pb::ListPurchasesRequest {
-                                parent,
-                                page_size,
-                                page_token,
-                            })
-                            .await?
-                            .into_inner();
-                        Ok((page.purchases, page.next_page_token))
-                    }
-                },
-            )
-            .await
+            let fetch = |page_token, page_size| {
+                let mut client = client.clone();
+                let parent = parent.clone();
+                async move {
+                    let page = client
+                        .list_purchases(pb::ListPurchasesRequest {
+                            parent,
+                            page_size,
+                            page_token,
+                        })
+                        .await?
+                        .into_inner();
+                    Ok((page.purchases, page.next_page_token))
+                }
+            };
+            match out.format() {
+                OutputFormat::Table | OutputFormat::Csv => {
+                    paginate(limit, Rows::new(out, PURCHASE_COLUMNS, purchase_row), fetch).await
+                }
+                OutputFormat::Json | OutputFormat::Ndjson => {
+                    paginate(limit, out.list::<pb::Purchase>(PURCHASE_COLUMNS), fetch).await
+                }
+            }
         }
         ClassifyAction::Interactions { customer, limit } => {
             let parent = resource_name("customers", &customer);
@@ -296,6 +294,22 @@ pub async fn run(cmd: ClassifyCommand, clients: &Clients, out: &Output) -> Resul
         }
         ClassifyAction::Run => reclassify(clients, out).await,
     }
+}
+
+/// One purchase as a table or CSV row, in the order of [`PURCHASE_COLUMNS`].
+fn purchase_row(purchase: &pb::Purchase) -> Vec<String> {
+    vec![
+        purchase.name.clone(),
+        purchase.order_ref.clone(),
+        money_text(purchase.amount.as_ref()),
+        purchase
+            .amount
+            .as_ref()
+            .map(|m| m.currency_code.clone())
+            .unwrap_or_default(),
+        time_text(purchase.occur_time.as_ref()),
+        purchase.recorder.clone(),
+    ]
 }
 
 /// Streams a ReclassifyCustomers run: each progress event as a line on stderr, the summary on
