@@ -513,6 +513,10 @@ fn crmd_help_documents_the_listen_address_and_the_database_url() {
         "--database-url",
         "DATABASE_URL",
         "migrate",
+        "--metrics-addr",
+        "CRM_METRICS_ADDR",
+        "--max-concurrent-requests",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     ] {
         assert!(
             help.contains(expected),

@@ -26,7 +26,9 @@ pub const DEFAULT_ADMIN_KEY_FILE: &str = "crm-admin.key";
     name = "crmd",
     version,
     about = "crmd: the customer records service (gRPC). Serves on 127.0.0.1:50051 with an SQLite file by default.",
-    long_about = None
+    long_about = None,
+    after_help = "Traces: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4317) to export OpenTelemetry \
+                  traces over OTLP/gRPC; OTEL_SERVICE_NAME overrides the service name `crmd`. Unset, nothing is exported."
 )]
 pub struct Cli {
     /// What to do; serving is the default.

@@ -99,7 +99,9 @@ where
                 Ok(permit) => Some(permit),
                 Err(_) => {
                     self.layer.metrics.shed();
-                    tracing::warn!(
+                    // Debug only: the call's "rpc finished" line (a warning) already reports it,
+                    // and an overloaded server should not write two lines per refusal.
+                    tracing::debug!(
                         limit = self.layer.limit,
                         "request shed: the concurrency limit is reached"
                     );
