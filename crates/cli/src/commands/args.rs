@@ -393,6 +393,70 @@ mod tests {
         }
     }
 
+    /// A sink that keeps the names it is given.
+    struct Names(Vec<String>, bool);
+
+    impl ItemSink<pb::Principal> for &mut Names {
+        fn write(&mut self, item: &pb::Principal) -> Result<(), CliError> {
+            self.0.push(item.name.clone());
+            Ok(())
+        }
+        fn count(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn finish(self) -> Result<(), CliError> {
+            self.1 = true;
+            Ok(())
+        }
+    }
+
+    /// Pages of 3 out of 7 principals, recording the (token, size) of each call.
+    fn pages(calls: &std::cell::RefCell<Vec<(String, i32)>>, token: String, size: i32) -> (Vec<pb::Principal>, String) {
+        calls.borrow_mut().push((token.clone(), size));
+        let start: usize = token.parse().unwrap_or(0);
+        let end = (start + 3).min(7);
+        let items = (start..end)
+            .map(|i| pb::Principal {
+                name: format!("principals/p{i}"),
+                ..Default::default()
+            })
+            .collect();
+        let next = if end < 7 { end.to_string() } else { String::new() };
+        (items, next)
+    }
+
+    #[test]
+    fn paging_follows_tokens_to_the_end_or_stops_at_the_limit() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let mut all = Names(Vec::new(), false);
+        futures::executor::block_on(paginate(None, &mut all, |token, size| {
+            let page = pages(&calls, token, size);
+            async move { Ok::<_, tonic::Status>(page) }
+        }))
+        .unwrap();
+        assert_eq!(all.0.len(), 7);
+        assert!(all.1, "the list is finished");
+        let tokens: Vec<String> = calls.borrow().iter().map(|(t, _)| t.clone()).collect();
+        assert_eq!(tokens, ["", "3", "6"]);
+
+        calls.borrow_mut().clear();
+        let mut some = Names(Vec::new(), false);
+        futures::executor::block_on(paginate(Some(4), &mut some, |token, size| {
+            let page = pages(&calls, token, size);
+            async move { Ok::<_, tonic::Status>(page) }
+        }))
+        .unwrap();
+        assert_eq!(
+            some.0,
+            ["principals/p0", "principals/p1", "principals/p2", "principals/p3"]
+        );
+        assert_eq!(
+            *calls.borrow(),
+            [(String::new(), 4), ("3".to_owned(), 1)],
+            "asks only for what is left"
+        );
+    }
+
     #[test]
     fn amounts_print_back_as_they_were_given() {
         for text in ["120000", "-49.9", "0.0001", "-0.5"] {
