@@ -414,6 +414,7 @@ async fn the_json_log_line_of_an_rpc_names_its_request_id_method_and_caller_and_
     assert_eq!(rpc_span_field(&json, "request_id"), Some(request_id.as_str()), "{line}");
     assert_eq!(rpc_span_field(&json, "method"), Some(GET_CUSTOMER), "{line}");
     assert_eq!(rpc_span_field(&json, "grpc_status"), Some("NOT_FOUND"), "{line}");
+    assert!(json["span"]["latency_ms"].as_f64().is_some(), "{line}");
     let caller = rpc_span_field(&json, "caller").unwrap_or_else(|| panic!("no caller in {line}"));
     assert!(caller.starts_with("principals/admin"), "{line}");
 

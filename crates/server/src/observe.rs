@@ -72,8 +72,9 @@ impl Completion {
         }
         let elapsed = self.started.elapsed();
         self.metrics.finished(&self.service, &self.method, code, elapsed);
-        self.span.record("grpc_status", code_name(code));
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        self.span.record("grpc_status", code_name(code));
+        self.span.record("latency_ms", latency_ms);
         let code = code_name(code);
         let _entered = self.span.enter();
         if is_caller_side(code) {

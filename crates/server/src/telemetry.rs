@@ -5,8 +5,9 @@
 //!
 //! Each RPC runs in a span named `rpc` carrying its `method`, `request_id`, `caller` (the
 //! authenticated principal, filled in by the caller layer; never the key) and finally its
-//! `grpc_status`; it ends with one "rpc finished" event carrying the code and the latency (see
-//! `observe`). With tracing on, the span continues the caller's W3C trace (`traceparent`).
+//! `grpc_status` and `latency_ms`; it ends with one "rpc finished" event carrying the code and
+//! the latency (see `observe`). With tracing on, the span continues the caller's W3C trace
+//! (`traceparent`).
 
 use std::{
     io::IsTerminal,
@@ -157,6 +158,7 @@ impl<B> MakeSpan<B> for RpcSpan {
             request_id = %crate::request_id::of(request),
             caller = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
             otel.kind = "server",
             otel.name = %request.uri().path().trim_start_matches('/'),
         );
