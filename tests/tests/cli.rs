@@ -23,6 +23,7 @@ e2e!(
     the_key_never_appears_in_any_output,
     whoami_names_the_caller_and_its_key,
     an_import_rejects_bad_rows_with_reasons_and_a_rerun_creates_nothing_new,
+    an_interrupted_import_resumes_without_creating_duplicates,
     the_sample_csv_imports_cleanly,
     an_export_imports_into_an_empty_server_as_the_same_customers,
 );
@@ -599,6 +600,50 @@ async fn an_import_rejects_bad_rows_with_reasons_and_a_rerun_creates_nothing_new
     .await
     .fails_with(2)
     .stderr_has("--format");
+}
+
+async fn an_interrupted_import_resumes_without_creating_duplicates(app: TestApp) {
+    // Rows without an id get server-assigned UUIDs: only the request id can tell a row that was
+    // created already from a new one.
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..50)
+        .map(|i| format!("Resumed Company {i},organization,DE,{i}"))
+        .collect();
+    let header = "display_name,kind,country,employee_count";
+    let partial = dir.path().join("partial.csv");
+    std::fs::write(&partial, format!("{header}\n{}\n", rows[..20].join("\n"))).unwrap();
+    admin(&app, &["customers", "import", path_str(&partial), "--concurrency", "8"])
+        .await
+        .success()
+        .stderr_has("20 created, 0 already existed, 0 rejected");
+    let full = dir.path().join("full.csv");
+    std::fs::write(&full, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let summary = admin(
+        &app,
+        &[
+            "customers",
+            "import",
+            path_str(&full),
+            "--concurrency",
+            "8",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .success()
+    .json();
+    assert_eq!(summary["created"], 30, "{summary}");
+    assert_eq!(summary["alreadyExisted"], 20, "{summary}");
+    assert_eq!(count(&app).await, 50);
+    let listed = admin(&app, &["customers", "list", "-o", "ndjson"])
+        .await
+        .success()
+        .ndjson();
+    let mut names: Vec<&str> = listed.iter().map(|c| c["displayName"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 50, "each row once");
 }
 
 /// The records of a CSV text (header included).
