@@ -419,7 +419,8 @@ async fn errors_exit_with_the_documented_codes_and_say_why_on_stderr(app: TestAp
     ])
     .await
     .fails_with(6)
-    .stderr_has("error: UNAVAILABLE");
+    .stderr_has("error: UNAVAILABLE")
+    .stderr_has(&format!("could not reach crmd at {unreachable}"));
 }
 
 async fn the_key_never_appears_in_any_output(app: TestApp) {

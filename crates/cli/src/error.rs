@@ -12,6 +12,14 @@ pub enum CliError {
     /// The server answered with an error status.
     #[error("{}: {}", code_name(.0.code()), .0.message())]
     Status(#[from] tonic::Status),
+    /// The server could not be reached (UNAVAILABLE before any answer): said with the address.
+    #[error("{}: {}\n  could not reach crmd at {server}: is it running there? (--server, CRM_SERVER)", code_name(.status.code()), .status.message())]
+    Unreachable {
+        /// The `--server` address.
+        server: String,
+        /// The status the call ended with.
+        status: tonic::Status,
+    },
     /// The command line was well-formed for clap but not usable, e.g. an invalid `--server` URI.
     #[error("{0}")]
     Usage(String),
@@ -82,6 +90,7 @@ pub fn exit_code(error: &CliError) -> i32 {
             | Code::DataLoss => 1,
         },
         CliError::Usage(_) => 2,
+        CliError::Unreachable { .. } => 6,
         CliError::Denied(_) => 4,
         e if e.is_broken_pipe() => 0,
         CliError::Invalid(_)

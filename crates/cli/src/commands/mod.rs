@@ -30,7 +30,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         return out.text(&String::from_utf8_lossy(&script));
     }
     let clients = Clients::from_args(&cli.global)?;
-    match cli.command {
+    let result = match cli.command {
         Command::Customers(cmd) => customers::run(cmd, &clients, &out).await,
         Command::Access(cmd) => access::run(cmd, &clients, &out).await,
         Command::Whoami => whoami::run(&clients, &out).await,
@@ -39,6 +39,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::History(args) => history::run(args, &clients, &out).await,
         Command::Stats(args) => stats::run(args, &clients, &out).await,
         Command::Completions { .. } => Ok(()),
+    };
+    match result {
+        // The transport's own error (no answer from a server), not an UNAVAILABLE the server sent.
+        Err(CliError::Status(status))
+            if status.code() == tonic::Code::Unavailable && status.message().contains("connect") =>
+        {
+            Err(CliError::Unreachable {
+                server: cli.global.server,
+                status,
+            })
+        }
+        other => other,
     }
 }
 
