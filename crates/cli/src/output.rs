@@ -78,7 +78,7 @@ impl Output {
             OutputFormat::Table => {
                 let mut table = new_table();
                 table.set_header(["field", "value"]);
-                for (path, value) in flatten(&dynamic) {
+                for (path, value) in flatten(&dynamic, ", ") {
                     table.add_row([path, value]);
                 }
                 format!("{table}\n")
@@ -86,7 +86,7 @@ impl Output {
             OutputFormat::Json => format!("{}\n", to_json(&dynamic, true)?),
             OutputFormat::Ndjson => format!("{}\n", to_json(&dynamic, false)?),
             OutputFormat::Csv => {
-                let (header, row): (Vec<String>, Vec<String>) = flatten(&dynamic).into_iter().unzip();
+                let (header, row): (Vec<String>, Vec<String>) = flatten(&dynamic, ";").into_iter().unzip();
                 let mut writer = csv::Writer::from_writer(Vec::new());
                 writer.write_record(&header).map_err(csv_error)?;
                 writer.write_record(&row).map_err(csv_error)?;
@@ -292,17 +292,17 @@ fn write_to(sink: &Sink, bytes: &[u8], flush: bool) -> Result<(), CliError> {
 /// Every populated field of `msg` as `(dotted path, text)`, nested messages flattened
 /// (`contact.email`), lists of messages indexed (`reasons[0].text`), well-known types
 /// (timestamps, durations) printed as their JSON text.
-fn flatten(msg: &DynamicMessage) -> Vec<(String, String)> {
+fn flatten(msg: &DynamicMessage, separator: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    flatten_into(msg, "", &mut out);
+    flatten_into(msg, "", separator, &mut out);
     out
 }
 
-fn flatten_into(msg: &DynamicMessage, prefix: &str, out: &mut Vec<(String, String)>) {
+fn flatten_into(msg: &DynamicMessage, prefix: &str, separator: &str, out: &mut Vec<(String, String)>) {
     for (field, value) in msg.fields() {
         let path = format!("{prefix}{}", field.name());
         match value {
-            Value::Message(inner) if !is_well_known(inner) => flatten_into(inner, &format!("{path}."), out),
+            Value::Message(inner) if !is_well_known(inner) => flatten_into(inner, &format!("{path}."), separator, out),
             Value::List(items)
                 if items
                     .iter()
@@ -310,8 +310,8 @@ fn flatten_into(msg: &DynamicMessage, prefix: &str, out: &mut Vec<(String, Strin
             {
                 for (i, item) in items.iter().enumerate() {
                     match item {
-                        Value::Message(inner) => flatten_into(inner, &format!("{path}[{i}]."), out),
-                        other => out.push((format!("{path}[{i}]"), text(other, &field.kind(), ", "))),
+                        Value::Message(inner) => flatten_into(inner, &format!("{path}[{i}]."), separator, out),
+                        other => out.push((format!("{path}[{i}]"), text(other, &field.kind(), separator))),
                     }
                 }
             }
@@ -323,10 +323,13 @@ fn flatten_into(msg: &DynamicMessage, prefix: &str, out: &mut Vec<(String, Strin
                 let mut entries: Vec<_> = entries.iter().collect();
                 entries.sort_by_key(|(k, _)| map_key_text(k));
                 for (key, value) in entries {
-                    out.push((format!("{path}[{}]", map_key_text(key)), text(value, &value_kind, ", ")));
+                    out.push((
+                        format!("{path}[{}]", map_key_text(key)),
+                        text(value, &value_kind, separator),
+                    ));
                 }
             }
-            other => out.push((path, text(other, &field.kind(), ", "))),
+            other => out.push((path, text(other, &field.kind(), separator))),
         }
     }
 }
