@@ -52,9 +52,10 @@ node_modules/.installed: package.json package-lock.json
 
 buf: node_modules/.installed
 
-bench: ## GetCustomer and CheckPermission latency over loopback, ReclassifyCustomers and crmctl import throughput (SQLite, and PostgreSQL when CRM_TEST_POSTGRES_URL is set); the authorizer at 10/1k/100k bindings
+bench: ## GetCustomer and CheckPermission latency over loopback, the per-call cost of crmd's layers against bare tonic, ReclassifyCustomers and crmctl import throughput (SQLite, and PostgreSQL when CRM_TEST_POSTGRES_URL is set); the authorizer at 10/1k/100k bindings
 	$(CARGO) bench -p crm-tests --bench get_latency
 	$(CARGO) bench -p crm-tests --bench check_latency
+	$(CARGO) bench -p crm-tests --bench observability_overhead
 	$(CARGO) bench -p crm-tests --bench reclassify
 	$(CARGO) build --release -p crm-cli --bin crmctl
 	$(CARGO) bench -p crm-tests --bench import
