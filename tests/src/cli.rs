@@ -7,7 +7,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::{TestApp, pb};
+use crate::TestApp;
 
 /// The `crmctl` binary of this build: tests live in `target/<profile>/deps`, binaries one up.
 pub fn crmctl_path() -> PathBuf {
@@ -145,42 +145,4 @@ async fn run(mut command: Command) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-/// Creates principal `id` (a user of `department`), binds it to `roles/{role}` with `scope` and
-/// returns a new API key of it.
-pub async fn principal_with_key(app: &TestApp, id: &str, department: &str, role: &str, scope: pb::Scope) -> String {
-    let mut access = app.access.clone();
-    access
-        .create_principal(pb::CreatePrincipalRequest {
-            principal_id: id.to_owned(),
-            principal: Some(pb::Principal {
-                kind: pb::PrincipalKind::User as i32,
-                display_name: format!("User {id}"),
-                department: department.to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("create principal");
-    access
-        .create_role_binding(pb::CreateRoleBindingRequest {
-            role_binding: Some(pb::RoleBinding {
-                principal: format!("principals/{id}"),
-                role: format!("roles/{role}"),
-                scope: scope as i32,
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("create role binding");
-    access
-        .create_api_key(pb::CreateApiKeyRequest {
-            parent: format!("principals/{id}"),
-            expire_time: None,
-        })
-        .await
-        .expect("create API key")
-        .into_inner()
-        .secret
 }

@@ -443,6 +443,44 @@ pub fn organization(display_name: &str) -> pb::Customer {
     }
 }
 
+/// Creates principal `id` (a user of `department`), binds it to `roles/{role}` with `scope` and
+/// returns a new API key of it.
+pub async fn principal_with_key(app: &TestApp, id: &str, department: &str, role: &str, scope: pb::Scope) -> String {
+    let mut access = app.access.clone();
+    access
+        .create_principal(pb::CreatePrincipalRequest {
+            principal_id: id.to_owned(),
+            principal: Some(pb::Principal {
+                kind: pb::PrincipalKind::User as i32,
+                display_name: format!("User {id}"),
+                department: department.to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create principal");
+    access
+        .create_role_binding(pb::CreateRoleBindingRequest {
+            role_binding: Some(pb::RoleBinding {
+                principal: format!("principals/{id}"),
+                role: format!("roles/{role}"),
+                scope: scope as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create role binding");
+    access
+        .create_api_key(pb::CreateApiKeyRequest {
+            parent: format!("principals/{id}"),
+            expire_time: None,
+        })
+        .await
+        .expect("create API key")
+        .into_inner()
+        .secret
+}
+
 /// Creates `customer` and returns it as stored.
 pub async fn create(app: &TestApp, customer: pb::Customer) -> pb::Customer {
     app.customers

@@ -7,7 +7,7 @@
 
 use chrono::{TimeDelta, Utc};
 use crm_api::google::r#type::Money;
-use crm_tests::{TestApp, create, e2e, organization, pb, reason};
+use crm_tests::{TestApp, create, e2e, organization, pb, principal_with_key, reason};
 use tonic::Code;
 
 fn money(units: i64) -> Money {
@@ -540,46 +540,9 @@ async fn grade_limited_binding_hides_vips(app: TestApp) {
     assert_eq!(vip.count, 1);
 }
 
-/// Creates `principals/{id}` in `department` with `role` at `scope` and returns its API key.
-async fn principal_with(app: &TestApp, id: &str, department: &str, role: &str, scope: pb::Scope) -> String {
-    let mut access = app.access.clone();
-    access
-        .create_principal(pb::CreatePrincipalRequest {
-            principal_id: id.to_owned(),
-            principal: Some(pb::Principal {
-                display_name: format!("User {id}"),
-                kind: pb::PrincipalKind::User as i32,
-                department: department.to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("principal");
-    access
-        .create_role_binding(pb::CreateRoleBindingRequest {
-            role_binding: Some(pb::RoleBinding {
-                principal: format!("principals/{id}"),
-                role: format!("roles/{role}"),
-                scope: scope as i32,
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("binding");
-    access
-        .create_api_key(pb::CreateApiKeyRequest {
-            parent: format!("principals/{id}"),
-            ..Default::default()
-        })
-        .await
-        .expect("key")
-        .into_inner()
-        .secret
-}
-
 async fn permissions_follow_roles_and_scopes(app: TestApp) {
-    let rep_key = principal_with(&app, "rep", "sales", "sales_rep", pb::Scope::Own).await;
-    let analyst_key = principal_with(&app, "analyst", "insights", "analyst", pb::Scope::All).await;
+    let rep_key = principal_with_key(&app, "rep", "sales", "sales_rep", pb::Scope::Own).await;
+    let analyst_key = principal_with_key(&app, "analyst", "insights", "analyst", pb::Scope::All).await;
     let mut mine = organization("Rep's Own");
     mine.owner = "principals/rep".to_owned();
     let mine = create(&app, mine).await;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crm_tests::{
     Backend, TestApp, TestDatabase,
-    cli::{Invocation, Run, crmctl, crmctl_offline, crmctl_with, principal_with_key},
-    e2e, organization, pb,
+    cli::{Invocation, Run, crmctl, crmctl_offline, crmctl_with},
+    e2e, organization, pb, principal_with_key,
 };
 use serde_json::Value;
 

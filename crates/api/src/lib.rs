@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`crm::v1`]: the generated package (`CustomerServiceClient`, `CustomerServiceServer`, …).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of every file, for server reflection.
+//! - [`code_name`]: a gRPC code's canonical name (`NOT_FOUND`).
 
 /// Generated code of the vendored Google common types (`google.type.Money`).
 pub mod google {
@@ -29,3 +30,30 @@ pub mod crm {
 /// The encoded `FileDescriptorSet` of `proto/`, registered with tonic-reflection so that
 /// `grpcurl` and `buf curl` work without the proto files at hand.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/crm_descriptor.bin"));
+
+/// The canonical name of a gRPC status code as the gRPC specification spells it (`NOT_FOUND`),
+/// for logs, metrics labels and error messages; shared by the server and `crmctl` so both say
+/// the same thing.
+#[must_use]
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crm_api::code_name;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -98,29 +99,6 @@ pub fn exit_code(error: &CliError) -> i32 {
         | CliError::Rejected { .. }
         | CliError::NotImplemented(_)
         | CliError::Other(_) => 1,
-    }
-}
-
-/// The canonical name of a gRPC code, as in the gRPC spec (`NOT_FOUND`).
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

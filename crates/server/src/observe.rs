@@ -14,6 +14,7 @@ use std::{
     time::Instant,
 };
 
+use crm_api::code_name;
 use http::HeaderMap;
 use tonic::Code;
 use tower::{Layer, Service};
@@ -21,7 +22,7 @@ use tracing::Span;
 
 use crate::{
     body::{BodyGuard, GuardedBody},
-    metrics::{Metrics, code_name},
+    metrics::Metrics,
 };
 
 /// Counts, times and logs every RPC; see the module documentation.

@@ -18,7 +18,7 @@ use std::{
 };
 
 use clap::{Args, ValueEnum};
-use crm_api::crm::v1 as pb;
+use crm_api::{code_name, crm::v1 as pb};
 use crm_domain::{
     customer::values::{
         City, CountryCode, CustomerId, Department, DisplayName, Email, EmployeeCount, Industry, JobTitle, PersonName,
@@ -38,7 +38,7 @@ use super::{
 };
 use crate::{
     client::{Clients, CustomersClient},
-    error::{CliError, code_name, field_violations},
+    error::{CliError, field_violations},
     output::{Output, OutputFormat, from_json},
 };
 
