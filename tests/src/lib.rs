@@ -443,11 +443,11 @@ pub fn organization(display_name: &str) -> pb::Customer {
     }
 }
 
-/// Creates principal `id` (a user of `department`), binds it to `roles/{role}` with `scope` and
-/// returns a new API key of it.
-pub async fn principal_with_key(app: &TestApp, id: &str, department: &str, role: &str, scope: pb::Scope) -> String {
-    let mut access = app.access.clone();
-    access
+/// Creates principal `id` (a user of `department`; empty for none) with no binding and returns
+/// its name.
+pub async fn add_principal(app: &TestApp, id: &str, department: &str) -> String {
+    app.access
+        .clone()
         .create_principal(pb::CreatePrincipalRequest {
             principal_id: id.to_owned(),
             principal: Some(pb::Principal {
@@ -458,7 +458,16 @@ pub async fn principal_with_key(app: &TestApp, id: &str, department: &str, role:
             }),
         })
         .await
-        .expect("create principal");
+        .expect("create principal")
+        .into_inner()
+        .name
+}
+
+/// Creates principal `id` (a user of `department`), binds it to `roles/{role}` with `scope` and
+/// returns a new API key of it.
+pub async fn principal_with_key(app: &TestApp, id: &str, department: &str, role: &str, scope: pb::Scope) -> String {
+    add_principal(app, id, department).await;
+    let mut access = app.access.clone();
     access
         .create_role_binding(pb::CreateRoleBindingRequest {
             role_binding: Some(pb::RoleBinding {

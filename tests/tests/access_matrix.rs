@@ -15,7 +15,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use crm_tests::{TestApp, assert_no_leak, e2e, organization, pb, reason};
+use crm_tests::{TestApp, add_principal, assert_no_leak, e2e, organization, pb, reason};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -152,25 +152,6 @@ fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
     })
-}
-
-/// Creates principal `id` (a user of `department`; empty for none) and returns its name.
-async fn add_principal(app: &TestApp, id: &str, department: &str) -> String {
-    app.access
-        .clone()
-        .create_principal(pb::CreatePrincipalRequest {
-            principal_id: id.to_owned(),
-            principal: Some(pb::Principal {
-                kind: pb::PrincipalKind::User as i32,
-                display_name: format!("User {id}"),
-                department: department.to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("create principal")
-        .into_inner()
-        .name
 }
 
 /// Binds `principals/{id}` to `roles/{role}` with `scope`, until `expire_time` if given.

@@ -8,7 +8,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use crm_tests::{TestApp, assert_no_leak, e2e, organization, pb, reason, violated_fields};
+use crm_tests::{TestApp, add_principal, assert_no_leak, e2e, organization, pb, reason, violated_fields};
 use futures::StreamExt;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -39,23 +39,6 @@ fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
     })
-}
-
-/// Creates principal `id` (a user of `department`) with no binding.
-async fn add_principal(app: &TestApp, id: &str, department: &str) {
-    app.access
-        .clone()
-        .create_principal(pb::CreatePrincipalRequest {
-            principal_id: id.to_owned(),
-            principal: Some(pb::Principal {
-                kind: pb::PrincipalKind::User as i32,
-                display_name: format!("User {id}"),
-                department: department.to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("create principal");
 }
 
 /// Binds `principals/{id}` to `roles/{role}` with `scope`.

@@ -17,15 +17,6 @@ pub(crate) trait BodyGuard: Send + 'static {
     fn on_trailers(&mut self, _trailers: &HeaderMap) {}
 }
 
-impl BodyGuard for tokio::sync::OwnedSemaphorePermit {}
-
-impl<A: BodyGuard, B: BodyGuard> BodyGuard for (A, B) {
-    fn on_trailers(&mut self, trailers: &HeaderMap) {
-        self.0.on_trailers(trailers);
-        self.1.on_trailers(trailers);
-    }
-}
-
 pin_project_lite::pin_project! {
     /// `inner` with `guard` alive until the body's end (or drop).
     #[derive(Debug)]

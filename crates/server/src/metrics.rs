@@ -37,9 +37,9 @@ struct RequestLabels {
     code: &'static str,
 }
 
-/// The labels of a latency histogram.
+/// The labels of one served method (and of its latency histogram): `pkg.Service`, `Method`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct MethodLabels {
+pub(crate) struct MethodLabels {
     service: String,
     method: String,
 }
@@ -64,8 +64,8 @@ fn latency_histogram() -> Histogram {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
-    /// `/pkg.Service/Method` -> (service, method) for every method served.
-    methods: HashMap<String, (String, String)>,
+    /// `/pkg.Service/Method` -> its labels, for every method served.
+    methods: HashMap<String, MethodLabels>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<MethodLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
@@ -168,13 +168,13 @@ impl Metrics {
         })
     }
 
-    /// The (service, method) labels of a request path; `unknown` for a path this server does
-    /// not serve (so a client cannot mint label values).
-    pub(crate) fn labels_of(&self, path: &str) -> (String, String) {
-        self.methods
-            .get(path)
-            .cloned()
-            .unwrap_or_else(|| ("unknown".to_owned(), "unknown".to_owned()))
+    /// The labels of a request path; `unknown` for a path this server does not serve (so a
+    /// client cannot mint label values).
+    pub(crate) fn labels_of(&self, path: &str) -> MethodLabels {
+        self.methods.get(path).cloned().unwrap_or_else(|| MethodLabels {
+            service: "unknown".to_owned(),
+            method: "unknown".to_owned(),
+        })
     }
 
     /// A request started.
@@ -183,21 +183,16 @@ impl Metrics {
     }
 
     /// A request that [`started`](Self::started) finished with `code` after `elapsed`.
-    pub(crate) fn finished(&self, service: &str, method: &str, code: tonic::Code, elapsed: Duration) {
+    pub(crate) fn finished(&self, labels: &MethodLabels, code: tonic::Code, elapsed: Duration) {
         self.in_flight.dec();
         self.requests
             .get_or_create(&RequestLabels {
-                service: service.to_owned(),
-                method: method.to_owned(),
+                service: labels.service.clone(),
+                method: labels.method.clone(),
                 code: code_name(code),
             })
             .inc();
-        self.durations
-            .get_or_create(&MethodLabels {
-                service: service.to_owned(),
-                method: method.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
+        self.durations.get_or_create(labels).observe(elapsed.as_secs_f64());
     }
 
     /// A request was refused by the concurrency limit.
@@ -251,7 +246,7 @@ impl Metrics {
 
 /// `/pkg.Service/Method` -> (`pkg.Service`, `Method`) for every method of every service in the
 /// descriptor sets. A set that does not decode contributes nothing (its methods are `unknown`).
-fn known_methods(descriptor_sets: &[&[u8]]) -> HashMap<String, (String, String)> {
+fn known_methods(descriptor_sets: &[&[u8]]) -> HashMap<String, MethodLabels> {
     let mut methods = HashMap::new();
     for encoded in descriptor_sets {
         let Ok(set) = prost_types::FileDescriptorSet::decode(*encoded) else {
@@ -268,7 +263,13 @@ fn known_methods(descriptor_sets: &[&[u8]]) -> HashMap<String, (String, String)>
                 };
                 for method in service.method {
                     if let Some(name) = method.name {
-                        methods.insert(format!("/{service_name}/{name}"), (service_name.clone(), name));
+                        methods.insert(
+                            format!("/{service_name}/{name}"),
+                            MethodLabels {
+                                service: service_name.clone(),
+                                method: name,
+                            },
+                        );
                     }
                 }
             }
@@ -301,19 +302,24 @@ async fn scrape(State((metrics, db)): State<(Arc<Metrics>, Database)>) -> impl I
 mod tests {
     use super::*;
 
+    fn labels(metrics: &Metrics, path: &str) -> (String, String) {
+        let MethodLabels { service, method } = metrics.labels_of(path);
+        (service, method)
+    }
+
     #[test]
     fn the_methods_of_the_contract_are_known_and_anything_else_is_unknown() {
         let metrics = Metrics::new(&[crm_api::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET]);
         assert_eq!(
-            metrics.labels_of("/crm.v1.CustomerService/GetCustomer"),
+            labels(&metrics, "/crm.v1.CustomerService/GetCustomer"),
             ("crm.v1.CustomerService".to_owned(), "GetCustomer".to_owned())
         );
         assert_eq!(
-            metrics.labels_of("/grpc.health.v1.Health/Check"),
+            labels(&metrics, "/grpc.health.v1.Health/Check"),
             ("grpc.health.v1.Health".to_owned(), "Check".to_owned())
         );
         assert_eq!(
-            metrics.labels_of("/crm.v1.CustomerService/NoSuchMethod"),
+            labels(&metrics, "/crm.v1.CustomerService/NoSuchMethod"),
             ("unknown".to_owned(), "unknown".to_owned())
         );
     }

@@ -22,7 +22,7 @@ use tracing::Span;
 
 use crate::{
     body::{BodyGuard, GuardedBody},
-    metrics::Metrics,
+    metrics::{MethodLabels, Metrics},
 };
 
 /// Counts, times and logs every RPC; see the module documentation.
@@ -59,8 +59,7 @@ pub(crate) struct Observe<S> {
 #[derive(Debug)]
 pub(crate) struct Completion {
     metrics: Arc<Metrics>,
-    service: String,
-    method: String,
+    labels: MethodLabels,
     started: Instant,
     span: Span,
     done: bool,
@@ -72,13 +71,14 @@ impl Completion {
             return;
         }
         let elapsed = self.started.elapsed();
-        self.metrics.finished(&self.service, &self.method, code, elapsed);
+        self.metrics.finished(&self.labels, code, elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        self.span.record("grpc_status", code_name(code));
-        self.span.record("latency_ms", latency_ms);
+        let caller_side = is_caller_side(code);
         let code = code_name(code);
+        self.span.record("grpc_status", code);
+        self.span.record("latency_ms", latency_ms);
         let _entered = self.span.enter();
-        if is_caller_side(code) {
+        if caller_side {
             tracing::info!(code, latency_ms, "rpc finished");
         } else {
             tracing::warn!(code, latency_ms, "rpc finished");
@@ -87,18 +87,19 @@ impl Completion {
 }
 
 /// Codes that answer the caller's own request and are no sign of trouble on the server.
-fn is_caller_side(code: &str) -> bool {
+fn is_caller_side(code: Code) -> bool {
     matches!(
         code,
-        "OK" | "INVALID_ARGUMENT"
-            | "NOT_FOUND"
-            | "ALREADY_EXISTS"
-            | "ABORTED"
-            | "FAILED_PRECONDITION"
-            | "OUT_OF_RANGE"
-            | "PERMISSION_DENIED"
-            | "UNAUTHENTICATED"
-            | "CANCELLED"
+        Code::Ok
+            | Code::InvalidArgument
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::Aborted
+            | Code::FailedPrecondition
+            | Code::OutOfRange
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::Cancelled
     )
 }
 
@@ -139,7 +140,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (service, method) = self.metrics.labels_of(request.uri().path());
+        let labels = self.metrics.labels_of(request.uri().path());
         let span = Span::current();
         // Called before counting the request in flight: a request seen in flight has passed the
         // concurrency limit inside (its permit is taken in `call`).
@@ -147,8 +148,7 @@ where
         self.metrics.started();
         let mut completion = Completion {
             metrics: Arc::clone(&self.metrics),
-            service,
-            method,
+            labels,
             started: Instant::now(),
             span,
             done: false,

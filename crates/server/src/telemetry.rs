@@ -39,11 +39,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether traces are being exported.
-    pub fn exports_traces(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Exports what is buffered and stops the exporter (a no-op without one).
     pub async fn shutdown(self) {
         let Some(provider) = self.provider else { return };
