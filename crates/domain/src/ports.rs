@@ -67,17 +67,19 @@ pub trait CustomerRepository: Send + Sync + 'static {
         request_id: RequestId,
     ) -> impl Future<Output = Result<Option<Customer>, CustomerError>> + Send;
 
-    /// Replaces the stored customer with `customer` if, and only if, its stored version is still
-    /// `expected`. This compare-and-set is what keeps concurrent writers from losing updates.
-    /// `history` is appended in the same transaction.
+    /// Replaces `previous`, the customer as it was read, with `customer` if, and only if, its
+    /// stored version is still `previous.version`. This compare-and-set is what keeps concurrent
+    /// writers from losing updates. `history` is appended in the same transaction. Knowing what was
+    /// read lets the store write only what changed (a write that leaves the tags and history
+    /// alone is a single statement).
     ///
     /// # Errors
-    /// [`CustomerError::EtagMismatch`] when the stored version is not `expected` (someone else
-    /// wrote in between); [`CustomerError::NotFound`] when there is no such customer.
+    /// [`CustomerError::EtagMismatch`] when the stored version is not `previous.version` (someone
+    /// else wrote in between); [`CustomerError::NotFound`] when there is no such customer.
     fn replace(
         &self,
+        previous: &Customer,
         customer: &Customer,
-        expected: Version,
         history: &[HistoryEntry],
     ) -> impl Future<Output = Result<(), CustomerError>> + Send;
 

@@ -52,12 +52,9 @@ fn corrupt(what: &str, reason: impl std::fmt::Display) -> CustomerError {
     CustomerError::unexpected(format!("stored {what} does not parse: {reason}"))
 }
 
-/// Appends `history` (in the caller's transaction).
-pub(crate) async fn append_history<C: ConnectionTrait>(conn: &C, history: &[HistoryEntry]) -> Result<(), DbErr> {
-    if history.is_empty() {
-        return Ok(());
-    }
-    let rows = history.iter().map(|h| classification_history::ActiveModel {
+/// The `classification_history` row of one entry.
+pub(crate) fn history_row(h: &HistoryEntry) -> classification_history::ActiveModel {
+    classification_history::ActiveModel {
         id: Set(h.id.to_string()),
         customer_id: Set(h.customer.as_str().to_owned()),
         dimension: Set(h.change.dimension.name().to_owned()),
@@ -67,7 +64,15 @@ pub(crate) async fn append_history<C: ConnectionTrait>(conn: &C, history: &[Hist
         policy_version: Set(h.policy_version.get()),
         actor: Set(h.actor.as_ref().map(|a| a.as_str().to_owned())),
         change_time: Set(h.time),
-    });
+    }
+}
+
+/// Appends `history` (in the caller's transaction).
+pub(crate) async fn append_history<C: ConnectionTrait>(conn: &C, history: &[HistoryEntry]) -> Result<(), DbErr> {
+    if history.is_empty() {
+        return Ok(());
+    }
+    let rows = history.iter().map(history_row);
     // Large batches are split so that no statement exceeds the drivers' bind-parameter limits.
     let rows: Vec<_> = rows.collect();
     for chunk in rows.chunks(1000) {

@@ -12,22 +12,23 @@ use std::collections::HashMap;
 
 use crm_domain::{
     access::CustomerFacts,
-    customer::{Customer, RequestId, Version, values::CustomerId},
+    customer::{Customer, RequestId, values::CustomerId},
     error::CustomerError,
     listing::ListQuery,
     ports::CustomerRepository,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
-    sea_query::Order,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, SqlErr, Statement, TransactionTrait,
+    sea_query::{Expr, Order},
 };
 
 use crm_domain::classification::HistoryEntry;
 
 use crate::{
-    classification::append_history,
-    database::Database,
-    entity::{customer, customer_tag},
+    classification::{append_history, history_row},
+    database::{Backend, Database},
+    entity::{classification_history, customer, customer_tag},
     mapping::{customer_from_row, facts_from_columns, row_from_customer},
     query::{ScopeFilter, after_cursor, filter_condition, scope_filter, sort_expr},
 };
@@ -49,18 +50,67 @@ fn unexpected(error: DbErr) -> CustomerError {
     CustomerError::unexpected(error)
 }
 
+/// The `customer_tags` rows of `customer`.
+fn tag_rows(customer: &Customer) -> impl Iterator<Item = customer_tag::ActiveModel> + '_ {
+    customer.profile.tags.iter().map(|tag| customer_tag::ActiveModel {
+        customer_id: sea_orm::ActiveValue::Set(customer.id.as_str().to_owned()),
+        tag: sea_orm::ActiveValue::Set(tag.as_str().to_owned()),
+    })
+}
+
 async fn write_tags<C: ConnectionTrait>(conn: &C, customer: &Customer) -> Result<(), DbErr> {
     if customer.profile.tags.is_empty() {
         return Ok(());
     }
-    let rows = customer.profile.tags.iter().map(|tag| customer_tag::ActiveModel {
-        customer_id: sea_orm::ActiveValue::Set(customer.id.as_str().to_owned()),
-        tag: sea_orm::ActiveValue::Set(tag.as_str().to_owned()),
-    });
-    customer_tag::Entity::insert_many(rows)
+    customer_tag::Entity::insert_many(tag_rows(customer))
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// PostgreSQL statements chained into one with data-modifying `WITH` clauses: atomic by itself
+/// (one statement needs no transaction), sent and answered in one round trip. Each part's `$n`
+/// placeholders are renumbered after the previous parts' values; the parts come from sea-query,
+/// which binds every value, so a `$` in their text is always a placeholder.
+fn one_statement(parts: Vec<Statement>) -> Statement {
+    let count = parts.len();
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for (index, part) in parts.into_iter().enumerate() {
+        let main = index + 1 == count;
+        if !main {
+            sql.push_str(if index == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{index} AS ("));
+        } else if index > 0 {
+            sql.push(' ');
+        }
+        renumber_placeholders(&part.sql, values.len(), &mut sql);
+        if !main {
+            sql.push(')');
+        }
+        values.extend(part.values.map(|v| v.0).unwrap_or_default());
+    }
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Appends `sql` to `out` with every `$n` written as `$(n + offset)`.
+fn renumber_placeholders(sql: &str, offset: usize, out: &mut String) {
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut number = String::new();
+        while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            number.push(d);
+            chars.next();
+        }
+        match number.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&number),
+        }
+    }
 }
 
 /// Loads the tags of `rows` with one query and maps every row to a domain customer.
@@ -84,7 +134,7 @@ pub(crate) async fn with_tags<C: ConnectionTrait>(
     rows.into_iter()
         .map(|row| {
             let row_tags = tags.remove(&row.id).unwrap_or_default();
-            customer_from_row(row, row_tags)
+            customer_from_row(&row, &row_tags)
         })
         .collect()
 }
@@ -109,15 +159,62 @@ fn facts_from_tuple((id, owner, department, grade): FactColumns) -> Result<(Cust
     facts_from_columns(&id, owner.as_deref(), department.as_deref(), grade.as_deref())
 }
 
-/// The one customer `select` finds, with its tags.
-async fn find_one<C: ConnectionTrait>(
-    conn: &C,
-    select: sea_orm::Select<customer::Entity>,
-) -> Result<Option<Customer>, CustomerError> {
-    let Some(row) = select.one(conn).await.map_err(unexpected)? else {
-        return Ok(None);
-    };
-    Ok(with_tags(conn, vec![row]).await?.pop())
+/// A `customers` row with its tags, read in one statement: the tags come joined by `,` (a tag is
+/// `[a-z0-9_-]`) from a correlated subquery on the `customer_tags` primary key.
+#[derive(Debug, FromQueryResult)]
+struct RowWithTags {
+    #[sea_orm(nested)]
+    row: customer::Model,
+    tags: Option<String>,
+}
+
+impl RowWithTags {
+    fn into_customer(self) -> Result<Customer, CustomerError> {
+        let tags = match &self.tags {
+            Some(joined) if !joined.is_empty() => joined.split(',').collect(),
+            _ => Vec::new(),
+        };
+        customer_from_row(&self.row, &tags)
+    }
+}
+
+impl SqlCustomerRepository {
+    /// `select` with each row's tags as one more column, so a customer is one statement.
+    fn with_tag_column(
+        &self,
+        select: sea_orm::Select<customer::Entity>,
+    ) -> sea_orm::Selector<sea_orm::SelectModel<RowWithTags>> {
+        let joined = match self.db.backend() {
+            Backend::Postgres => {
+                "(SELECT string_agg(t.tag, ',') FROM customer_tags t WHERE t.customer_id = customers.id)"
+            }
+            Backend::Sqlite => {
+                "(SELECT group_concat(t.tag, ',') FROM customer_tags t WHERE t.customer_id = customers.id)"
+            }
+        };
+        select.column_as(Expr::cust(joined), "tags").into_model::<RowWithTags>()
+    }
+
+    /// The one customer `select` finds, with its tags, in one statement.
+    async fn find_one(&self, select: sea_orm::Select<customer::Entity>) -> Result<Option<Customer>, CustomerError> {
+        self.with_tag_column(select)
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(RowWithTags::into_customer)
+            .transpose()
+    }
+
+    /// Every customer `select` finds, with their tags, in one statement.
+    async fn find_all(&self, select: sea_orm::Select<customer::Entity>) -> Result<Vec<Customer>, CustomerError> {
+        self.with_tag_column(select)
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(RowWithTags::into_customer)
+            .collect()
+    }
 }
 
 impl CustomerRepository for SqlCustomerRepository {
@@ -127,15 +224,32 @@ impl CustomerRepository for SqlCustomerRepository {
         request_id: Option<RequestId>,
         history: &[HistoryEntry],
     ) -> Result<(), CustomerError> {
-        let result = async {
-            let txn = self.db.connection().begin().await?;
-            let row = row_from_customer(customer, request_id.map(RequestId::to_text));
-            customer::Entity::insert(row).exec_without_returning(&txn).await?;
-            write_tags(&txn, customer).await?;
-            append_history(&txn, history).await?;
-            txn.commit().await
-        }
-        .await;
+        let row = row_from_customer(customer, request_id.map(RequestId::to_text));
+        let result = match self.db.backend() {
+            Backend::Postgres => {
+                let mut parts = vec![customer::Entity::insert(row).build(DbBackend::Postgres)];
+                if !customer.profile.tags.is_empty() {
+                    parts.push(customer_tag::Entity::insert_many(tag_rows(customer)).build(DbBackend::Postgres));
+                }
+                if !history.is_empty() {
+                    parts.push(
+                        classification_history::Entity::insert_many(history.iter().map(history_row))
+                            .build(DbBackend::Postgres),
+                    );
+                }
+                self.db.connection().execute_raw(one_statement(parts)).await.map(drop)
+            }
+            Backend::Sqlite => {
+                async {
+                    let txn = self.db.connection().begin().await?;
+                    customer::Entity::insert(row).exec_without_returning(&txn).await?;
+                    write_tags(&txn, customer).await?;
+                    append_history(&txn, history).await?;
+                    txn.commit().await
+                }
+                .await
+            }
+        };
         match result {
             Ok(()) => Ok(()),
             Err(error) => match error.sql_err() {
@@ -146,20 +260,15 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn find(&self, id: &CustomerId) -> Result<Option<Customer>, CustomerError> {
-        find_one(self.db.connection(), customer::Entity::find_by_id(id.as_str())).await
+        self.find_one(customer::Entity::find_by_id(id.as_str())).await
     }
 
     async fn find_many(&self, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {
-        let conn = self.db.connection();
         let mut unique: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
         unique.sort_unstable();
         unique.dedup();
-        let rows = customer::Entity::find()
-            .filter(customer::Column::Id.is_in(unique))
-            .all(conn)
+        self.find_all(customer::Entity::find().filter(customer::Column::Id.is_in(unique)))
             .await
-            .map_err(unexpected)?;
-        with_tags(conn, rows).await
     }
 
     async fn find_facts(&self, id: &CustomerId) -> Result<Option<CustomerFacts>, CustomerError> {
@@ -189,45 +298,57 @@ impl CustomerRepository for SqlCustomerRepository {
 
     async fn find_by_request_id(&self, request_id: RequestId) -> Result<Option<Customer>, CustomerError> {
         let select = customer::Entity::find().filter(customer::Column::RequestId.eq(request_id.to_text()));
-        find_one(self.db.connection(), select).await
+        self.find_one(select).await
     }
 
     async fn replace(
         &self,
+        previous: &Customer,
         customer: &Customer,
-        expected: Version,
         history: &[HistoryEntry],
     ) -> Result<(), CustomerError> {
-        let outcome = async {
-            let txn = self.db.connection().begin().await?;
-            let mut row = row_from_customer(customer, None);
-            // The request id belongs to the create; leave it as stored.
-            row.request_id = sea_orm::ActiveValue::NotSet;
-            row.id = sea_orm::ActiveValue::NotSet;
-            // The conditional update comes first, so on SQLite the transaction takes the write
-            // lock at once instead of upgrading a read snapshot.
-            let updated = customer::Entity::update_many()
-                .set(row)
-                .filter(customer::Column::Id.eq(customer.id.as_str()))
-                .filter(customer::Column::Version.eq(expected.get()))
-                .exec(&txn)
-                .await?;
-            if updated.rows_affected == 0 {
-                txn.rollback().await?;
-                return Ok::<bool, DbErr>(false);
+        let expected = previous.version;
+        let mut row = row_from_customer(customer, None);
+        // The request id belongs to the create; leave it as stored.
+        row.request_id = sea_orm::ActiveValue::NotSet;
+        row.id = sea_orm::ActiveValue::NotSet;
+        let update = customer::Entity::update_many()
+            .set(row)
+            .filter(customer::Column::Id.eq(customer.id.as_str()))
+            .filter(customer::Column::Version.eq(expected.get()));
+        let tags_changed = previous.profile.tags != customer.profile.tags;
+        let written = if !tags_changed && history.is_empty() {
+            // One statement is atomic by itself: no transaction, one round trip.
+            update
+                .exec(self.db.connection())
+                .await
+                .map_err(unexpected)?
+                .rows_affected
+                > 0
+        } else {
+            async {
+                let txn = self.db.connection().begin().await?;
+                // The conditional update comes first, so on SQLite the transaction takes the write
+                // lock at once instead of upgrading a read snapshot.
+                if update.exec(&txn).await?.rows_affected == 0 {
+                    txn.rollback().await?;
+                    return Ok::<bool, DbErr>(false);
+                }
+                if tags_changed {
+                    customer_tag::Entity::delete_many()
+                        .filter(customer_tag::Column::CustomerId.eq(customer.id.as_str()))
+                        .exec(&txn)
+                        .await?;
+                    write_tags(&txn, customer).await?;
+                }
+                append_history(&txn, history).await?;
+                txn.commit().await?;
+                Ok(true)
             }
-            customer_tag::Entity::delete_many()
-                .filter(customer_tag::Column::CustomerId.eq(customer.id.as_str()))
-                .exec(&txn)
-                .await?;
-            write_tags(&txn, customer).await?;
-            append_history(&txn, history).await?;
-            txn.commit().await?;
-            Ok(true)
-        }
-        .await
-        .map_err(unexpected)?;
-        if outcome {
+            .await
+            .map_err(unexpected)?
+        };
+        if written {
             return Ok(());
         }
         let exists = customer::Entity::find_by_id(customer.id.as_str())
@@ -252,7 +373,6 @@ impl CustomerRepository for SqlCustomerRepository {
             ScopeFilter::Where(condition) => select = select.filter(condition),
             ScopeFilter::Nothing => return Ok(Vec::new()),
         }
-        let conn = self.db.connection();
         if !query.show_deleted {
             select = select.filter(customer::Column::DeleteTime.is_null());
         }
@@ -276,7 +396,42 @@ impl CustomerRepository for SqlCustomerRepository {
                 Order::Asc
             },
         );
-        let rows = select.limit(u64::from(limit)).all(conn).await.map_err(unexpected)?;
-        with_tags(conn, rows).await
+        self.find_all(select.limit(u64::from(limit))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DbBackend, Statement, Value};
+
+    use super::one_statement;
+
+    #[test]
+    fn statements_are_chained_with_their_placeholders_renumbered() {
+        let part = |sql: &str, values: Vec<Value>| Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let chained = one_statement(vec![
+            part("INSERT INTO a VALUES ($1, $2)", vec![1.into(), 2.into()]),
+            part("INSERT INTO b VALUES ($1)", vec![3.into()]),
+            part(
+                "INSERT INTO c VALUES ($1, $2), ($3, $10)",
+                vec![4.into(), 5.into(), 6.into(), 7.into()],
+            ),
+        ]);
+        assert_eq!(
+            chained.sql,
+            "WITH w0 AS (INSERT INTO a VALUES ($1, $2)), w1 AS (INSERT INTO b VALUES ($3)) \
+             INSERT INTO c VALUES ($4, $5), ($6, $13)"
+        );
+        assert_eq!(chained.values.map(|v| v.0.len()), Some(7));
+    }
+
+    #[test]
+    fn one_part_is_left_as_it_is() {
+        let chained = one_statement(vec![Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO a VALUES ($1)",
+            vec![Value::from(1)],
+        )]);
+        assert_eq!(chained.sql, "INSERT INTO a VALUES ($1)");
     }
 }

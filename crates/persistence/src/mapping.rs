@@ -46,7 +46,7 @@ fn named<T>(
 }
 
 /// Builds the domain customer from its row and its tags.
-pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Result<Customer, CustomerError> {
+pub(crate) fn customer_from_row<S: AsRef<str>>(row: &customer::Model, tags: &[S]) -> Result<Customer, CustomerError> {
     let id = row.id.as_str();
     let region = match row.region_country_code.as_deref() {
         None => None,
@@ -106,7 +106,7 @@ pub(crate) fn customer_from_row(row: customer::Model, tags: Vec<String>) -> Resu
         churned: row.churned,
         owner: parse_opt(id, "owner", row.owner.as_deref(), PrincipalName::parse)?,
         department: parse_opt(id, "department", row.department.as_deref(), Department::parse)?,
-        tags: Tags::parse(&tags).map_err(|errors| corrupt(id, "tags", format!("{errors:?}")))?,
+        tags: Tags::parse(tags).map_err(|errors| corrupt(id, "tags", format!("{errors:?}")))?,
     };
     let activity = ActivitySummary {
         window_orders: u32::try_from(row.window_orders).map_err(|e| corrupt(id, "window_orders", e))?,

@@ -108,8 +108,30 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     if settings.migrate_on_start {
         db.migrate().await?;
     }
+    optimize_database(&db).await;
     tracing::info!(database = db.display_url(), "database ready");
     Ok(db)
+}
+
+/// How often the query planner's statistics are refreshed (a no-op where the database does it
+/// itself).
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Refreshes the planner's statistics; a failure is logged, never fatal.
+async fn optimize_database(db: &Database) {
+    if let Err(error) = db.optimize().await {
+        tracing::warn!(%error, "refreshing the query planner's statistics failed");
+    }
+}
+
+/// Refreshes the planner's statistics every [`OPTIMIZE_EVERY`].
+async fn optimize_periodically(db: Database) {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + OPTIMIZE_EVERY, OPTIMIZE_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        optimize_database(&db).await;
+    }
 }
 
 /// The sockets a server answers on, bound by the caller (so that tests can bind port 0 and
@@ -210,6 +232,7 @@ pub async fn run_with(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
+    let optimize_task = tokio::spawn(optimize_periodically(db.clone()));
     let health_task = tokio::spawn(watch_database(
         db.clone(),
         health.clone(),
@@ -337,6 +360,7 @@ pub async fn run_with(
         }
     }
     health_task.abort();
+    optimize_task.abort();
     schedule_task.abort();
     let _ = schedule_task.await;
     access_task.abort();

@@ -257,7 +257,7 @@ impl<R: CustomerRepository> CustomerService<R> {
                 return Err(CustomerError::EtagMismatch(current.id));
             }
             let (next, history) = transition(&current)?;
-            match self.repository.replace(&next, current.version, &history).await {
+            match self.repository.replace(&current, &next, &history).await {
                 Ok(()) => return Ok(auth.visible(next)),
                 Err(CustomerError::EtagMismatch(_)) if etag.is_none() => {}
                 Err(other) => return Err(other),
