@@ -62,12 +62,14 @@ impl CrmdProcess {
     /// When the binary cannot be started, exits, or is not ready within a minute; the error
     /// carries the end of its log.
     pub async fn start(config: &CrmdConfig) -> anyhow::Result<Self> {
-        if !config.binary.exists() {
-            bail!(
-                "{} does not exist: build it first (`cargo build --release -p crm-server --bin crmd`)",
+        // Absolute, because crmd runs in its own directory and a relative program path would be
+        // looked up from there.
+        let binary = std::fs::canonicalize(&config.binary).with_context(|| {
+            format!(
+                "{} cannot be found: build it first (`cargo build --release -p crm-server --bin crmd`)",
                 config.binary.display()
-            );
-        }
+            )
+        })?;
         let dir = tempfile::Builder::new()
             .prefix("crm-loadgen-crmd-")
             .tempdir()
@@ -75,7 +77,7 @@ impl CrmdProcess {
         let log_path = dir.path().join("crmd.log");
         let key_path = dir.path().join("admin.key");
         let log = std::fs::File::create(&log_path).context("creating crmd's log file")?;
-        let mut command = Command::new(&config.binary);
+        let mut command = Command::new(&binary);
         command
             .arg("--listen-addr")
             .arg("127.0.0.1:0")
@@ -104,7 +106,7 @@ impl CrmdProcess {
         let mut child = KillOnDrop(
             command
                 .spawn()
-                .with_context(|| format!("starting {}", config.binary.display()))?,
+                .with_context(|| format!("starting {}", binary.display()))?,
         );
         let pid = child.0.id();
 

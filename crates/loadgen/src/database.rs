@@ -108,7 +108,10 @@ impl Drop for ScratchDatabase {
         let (admin_url, db_name) = (admin_url.clone(), name.clone());
         // Drop cannot be async (and may run inside a runtime): a private runtime on a thread.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let admin = connect(&admin_url, 1).await.ok()?;
                 admin

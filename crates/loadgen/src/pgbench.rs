@@ -403,7 +403,10 @@ tps = 1000.25 (excluding connections establishing)
     #[test]
     fn tps_and_counts_are_parsed_from_pgbench_output() {
         assert_eq!(parse_tps(OUTPUT_15), Some(477.207977));
-        assert_eq!(parse_count(OUTPUT_15, "number of transactions actually processed:"), Some(469));
+        assert_eq!(
+            parse_count(OUTPUT_15, "number of transactions actually processed:"),
+            Some(469)
+        );
         assert_eq!(parse_count(OUTPUT_15, "number of failed transactions:"), Some(0));
         assert_eq!(parse_latency_average(OUTPUT_15), Some(0.323));
         assert_eq!(parse_tps(OUTPUT_12), Some(1000.25));

@@ -88,7 +88,11 @@ fn ratio_row(
         crmd: crmd.as_ref().map_or_else(not_measured, |(_, text)| text.clone()),
         baseline: baseline.map_or_else(not_measured, |(_, text)| text),
         ratio,
-        ratio_text: ratio.map_or_else(String::new, |r| if times { format!("{r:.1}×") } else { format!("{r:.2}") }),
+        ratio_text: ratio.map_or_else(String::new, |r| match (times, r < 1.0) {
+            (true, false) => format!("{r:.1}×"),
+            (true, true) => format!("{r:.2}×"),
+            (false, _) => format!("{r:.2}"),
+        }),
         target,
         met: ratio.map(|r| meets(r) && clean),
     }
@@ -104,7 +108,12 @@ pub fn headline(report: &Report, side: &SideReport) -> Vec<Row> {
     rows.push(ratio_row(
         format!("GetCustomer req/s ({})", backend.title()),
         find(Measure::Get).map(|m| (m, rate_text(m))),
-        pg.map(|p| (p.select.tps, format!("pgbench point select {} tps", number(p.select.tps)))),
+        pg.map(|p| {
+            (
+                p.select.tps,
+                format!("pgbench point select {} tps", number(p.select.tps)),
+            )
+        }),
         |m| m.summary.rate,
         "≥ 0.5",
         |r| r >= 0.5,
@@ -141,7 +150,12 @@ pub fn headline(report: &Report, side: &SideReport) -> Vec<Row> {
     rows.push(ratio_row(
         "CheckPermission req/s".to_owned(),
         find(Measure::Check).map(|m| (m, rate_text(m))),
-        health.map(|h| (h.summary.rate, format!("grpc.health.v1 Check {}", number(h.summary.rate)))),
+        health.map(|h| {
+            (
+                h.summary.rate,
+                format!("grpc.health.v1 Check {}", number(h.summary.rate)),
+            )
+        }),
         |m| m.summary.rate,
         "≥ 0.9",
         |r| r >= 0.9,
@@ -149,8 +163,18 @@ pub fn headline(report: &Report, side: &SideReport) -> Vec<Row> {
     ));
 
     for (measure, title, script_title, tps) in [
-        (Measure::Create, "CreateCustomer req/s", "one-row INSERT", pg.map(|p| p.insert.tps)),
-        (Measure::Update, "UpdateCustomer req/s", "one-row UPDATE", pg.map(|p| p.update.tps)),
+        (
+            Measure::Create,
+            "CreateCustomer req/s",
+            "one-row INSERT",
+            pg.map(|p| p.insert.tps),
+        ),
+        (
+            Measure::Update,
+            "UpdateCustomer req/s",
+            "one-row UPDATE",
+            pg.map(|p| p.update.tps),
+        ),
     ] {
         let sqlite = (backend != Backend::Sqlite)
             .then(|| side.find(measure, Backend::Sqlite))
@@ -214,7 +238,12 @@ pub fn headline(report: &Report, side: &SideReport) -> Vec<Row> {
                     format!("{}, {} failed calls", millis(m.summary.p99_us), m.summary.failed()),
                 )
             }),
-            idle.map(|m| (m.summary.p99_us as f64, format!("idle p99 {}", millis(m.summary.p99_us)))),
+            idle.map(|m| {
+                (
+                    m.summary.p99_us as f64,
+                    format!("idle p99 {}", millis(m.summary.p99_us)),
+                )
+            }),
             |m| m.summary.p99_us as f64,
             "≤ 2×, no failed call",
             |x| x <= 2.0,

@@ -324,7 +324,12 @@ impl Env {
     /// Runs GetCustomer in an open loop at `rate` for the measure's duration.
     async fn get_at_rate(&self, label: &str, measure: Measure, rate: f64, options: &Options) -> Measurement {
         let stop = tokio::time::sleep(options.warmup() + options.duration);
-        let clients = self.crmd.channels.iter().map(|c| client::customers(c, &self.admin)).collect();
+        let clients = self
+            .crmd
+            .channels
+            .iter()
+            .map(|c| client::customers(c, &self.admin))
+            .collect();
         let make = get_maker(clients, Arc::clone(&self.names));
         let measured = workload::open_loop(rate, options.warmup(), stop, &self.crmd, make).await;
         let measurement = Measurement::new(measure, self.backend, Mode::Open { rate }, &measured);
@@ -492,7 +497,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             reclassify_customers: options.reclassify_customers,
             backend: primary_backend,
             order: if binaries.len() > 1 {
-                "interleaved: every measure runs on `before`, then at once on `after`, before the next measure".to_owned()
+                "interleaved: every measure runs on `before`, then at once on `after`, before the next measure"
+                    .to_owned()
             } else {
                 "one binary".to_owned()
             },

@@ -127,7 +127,9 @@ pub async fn seed_customers(
     concurrency: usize,
 ) -> anyhow::Result<Vec<SeededCustomer>> {
     let clients = clients.to_vec();
-    futures::stream::iter(0..n)
+    // Unordered, so that one slow create (SQLite's writer queue) does not hold back the others;
+    // put back in order afterwards.
+    let mut created: Vec<(u64, SeededCustomer)> = futures::stream::iter(0..n)
         .map(|i| {
             let mut client = clients[i as usize % clients.len()].clone();
             async move {
@@ -139,16 +141,21 @@ pub async fn seed_customers(
                     .await
                     .with_context(|| format!("creating seed customer {i}"))?
                     .into_inner();
-                Ok::<_, anyhow::Error>(SeededCustomer {
-                    name: created.name,
-                    etag: created.etag,
-                    department: created.department,
-                })
+                Ok::<_, anyhow::Error>((
+                    i,
+                    SeededCustomer {
+                        name: created.name,
+                        etag: created.etag,
+                        department: created.department,
+                    },
+                ))
             }
         })
-        .buffered(concurrency.max(1))
+        .buffer_unordered(concurrency.max(1))
         .try_collect()
-        .await
+        .await?;
+    created.sort_unstable_by_key(|(i, _)| *i);
+    Ok(created.into_iter().map(|(_, c)| c).collect())
 }
 
 /// Creates the sales rep [`REP_ID`] (a user of [`REP_DEPARTMENT`]) bound to `roles/sales_rep`

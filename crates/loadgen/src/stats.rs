@@ -66,7 +66,9 @@ impl Recorder {
     pub fn record(&mut self, latency: Duration, outcome: Outcome) {
         match outcome {
             Ok(()) => {
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_MICROS).clamp(1, MAX_MICROS);
+                let micros = u64::try_from(latency.as_micros())
+                    .unwrap_or(MAX_MICROS)
+                    .clamp(1, MAX_MICROS);
                 self.latencies.saturating_record(micros);
             }
             Err(failure) => *self.errors.entry(failure.label()).or_default() += 1,
@@ -94,7 +96,11 @@ impl Recorder {
         let at = |q: f64| if empty { 0 } else { h.value_at_quantile(q) };
         Summary {
             ok: h.len(),
-            errors: self.errors.iter().map(|(label, count)| ((*label).to_owned(), *count)).collect(),
+            errors: self
+                .errors
+                .iter()
+                .map(|(label, count)| ((*label).to_owned(), *count))
+                .collect(),
             seconds,
             rate: if seconds > 0.0 { h.len() as f64 / seconds } else { 0.0 },
             p50_us: at(0.50),

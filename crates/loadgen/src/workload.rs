@@ -300,7 +300,9 @@ pub async fn closed_loop(workers: Vec<Worker>, warmup: Duration, duration: Durat
     Measured {
         recorder,
         seconds: duration.as_secs_f64(),
-        crmd_cpu: cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before)),
+        crmd_cpu: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after.saturating_sub(before)),
         dispatch_lag_max: None,
     }
 }
@@ -364,7 +366,9 @@ pub async fn open_loop(
     Measured {
         recorder,
         seconds,
-        crmd_cpu: cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before)),
+        crmd_cpu: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after.saturating_sub(before)),
         dispatch_lag_max: Some(lag_max),
     }
 }
