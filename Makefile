@@ -9,8 +9,13 @@ PY    := $(VENV)/bin/python
 # (loudly). .ci/run always sets it.
 CRM_TEST_POSTGRES_URL ?=
 export CRM_TEST_POSTGRES_URL
+# The PostgreSQL server `make bench-load` creates its scratch databases on, and extra flags for
+# crm-loadgen (e.g. LOADGEN_ARGS="--compare-crmd /tmp/crmd-before --duration 5s").
+BENCH_POSTGRES_URL ?= $(or $(CRM_TEST_POSTGRES_URL),postgres://postgres@127.0.0.1:5432/postgres)
+LOADGEN_ARGS ?=
+TARGET_DIR = $${CARGO_TARGET_DIR:-$(CURDIR)/target}
 
-.PHONY: help run build test test-rust test-python bench lint fmt python-client buf clean
+.PHONY: help run build test test-rust test-python bench bench-load lint fmt python-client buf clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,6 +65,13 @@ bench: ## GetCustomer and CheckPermission latency over loopback, the per-call co
 	$(CARGO) build --release -p crm-cli --bin crmctl
 	$(CARGO) bench -p crm-tests --bench import
 	$(CARGO) bench -p crm-domain --bench authorizer
+
+bench-load: ## Load benchmark (crm-loadgen): the release crmd under gRPC load against pgbench and the gRPC health check on the same PostgreSQL (BENCH_POSTGRES_URL), plus SQLite; 10k customers, 100k re-classified; prints the issue-11 table (LOADGEN_ARGS adds flags)
+	$(CARGO) build --release -p crm-server --bin crmd
+	$(CARGO) build --release -p crm-loadgen --bin crm-loadgen
+	$(TARGET_DIR)/release/crm-loadgen --crmd $(TARGET_DIR)/release/crmd \
+		--postgres-url '$(BENCH_POSTGRES_URL)' --customers 10000 --duration 10s --concurrency 16 \
+		--reclassify-customers 100000 $(LOADGEN_ARGS)
 
 lint: buf ## cargo fmt --check, clippy -D warnings, buf lint
 	$(CARGO) fmt --all -- --check
