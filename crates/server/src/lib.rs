@@ -108,25 +108,27 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     if settings.migrate_on_start {
         db.migrate().await?;
     }
-    optimize_database(&db).await;
     tracing::info!(database = db.display_url(), "database ready");
     Ok(db)
 }
 
 /// How often the query planner's statistics are refreshed (a no-op where the database does it
 /// itself).
-const OPTIMIZE_EVERY: Duration = Duration::from_secs(3600);
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(5);
 
 /// Refreshes the planner's statistics; a failure is logged, never fatal.
 async fn optimize_database(db: &Database) {
-    if let Err(error) = db.optimize().await {
-        tracing::warn!(%error, "refreshing the query planner's statistics failed");
+    match db.optimize().await {
+        Ok(true) => tracing::info!("query planner statistics refreshed"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "refreshing the query planner's statistics failed"),
     }
 }
 
-/// Refreshes the planner's statistics every [`OPTIMIZE_EVERY`].
+/// Refreshes the planner's statistics at once (off the start-up path: a large file that was never
+/// analyzed takes seconds) and then every [`OPTIMIZE_EVERY`].
 async fn optimize_periodically(db: Database) {
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + OPTIMIZE_EVERY, OPTIMIZE_EVERY);
+    let mut interval = tokio::time::interval(OPTIMIZE_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
