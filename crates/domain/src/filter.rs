@@ -2151,6 +2151,30 @@ mod tests {
         }
 
         #[test]
+        fn a_control_character_in_any_value_is_rejected_where_it_is(
+            field in prop::sample::select(FilterField::ALL.to_vec()),
+            before in "[a-zA-Z0-9_]{0,5}",
+            after in "[a-zA-Z0-9_]{0,5}",
+            control in prop::sample::select(
+                ('\u{0}'..='\u{1f}').chain('\u{7f}'..='\u{9f}').collect::<Vec<char>>(),
+            ),
+            quoted in any::<bool>(),
+        ) {
+            // A bare value ends at whitespace, so a tab there is a separator, not part of it.
+            prop_assume!(quoted || !control.is_whitespace());
+            let comparator = match field.kind() {
+                FieldKind::RepeatedString | FieldKind::RepeatedEnum(_) => ":",
+                _ => "=",
+            };
+            let quote = if quoted { "\"" } else { "" };
+            let input = format!("{} {comparator} {quote}{before}{control}{after}{quote}", field.path());
+            let error = Filter::parse(&input).expect_err("a control character in a value");
+            let position = field.path().len() + comparator.len() + 2 + quote.len() + before.len();
+            prop_assert_eq!(error.position, position, "{:?}: {}", input, error);
+            prop_assert!(error.message.contains("control character"), "{:?}: {}", input, error);
+        }
+
+        #[test]
         fn printed_valid_trees_parse_back_to_the_same_tree(
             filter in filter_strategy(),
             style in style(),

@@ -33,6 +33,7 @@ use crm_domain::{
     customer::resource_name as customer_name,
     error::Violations,
     ports::SegmentCount,
+    text::shorten,
 };
 
 use tonic::{Code, Status};
@@ -326,7 +327,7 @@ impl<'a> MoneyCheck<'a> {
     fn record_mismatch(&mut self, code: &str) {
         self.mismatch = true;
         if self.sent.is_none() {
-            self.sent = Some(code.to_owned());
+            self.sent = Some(shorten(code));
         }
     }
 
@@ -398,9 +399,9 @@ pub(crate) fn money_from_proto(
     let mut valid = true;
     if m.currency_code != check.currency {
         let got = if m.currency_code.is_empty() {
-            "none"
+            "none".to_owned()
         } else {
-            m.currency_code.as_str()
+            shorten(&m.currency_code)
         };
         v.add(
             format!("{path}.currency_code"),
