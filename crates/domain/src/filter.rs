@@ -21,7 +21,7 @@
 //! field       = name {"." name}                    (one of the fields below)
 //! comparator  = "=" | "!=" | "<" | "<=" | ">" | ">=" | ":"
 //! value       = '"' {char | escape} '"' | "'" {char | escape} "'" | bare
-//! escape      = '\"' | "\'" | "\\" | "\n" | "\t" | "\r" | "\*"
+//! escape      = '\"' | "\'" | "\\" | "\*"
 //! bare        = any run of characters other than whitespace, "(" and ")"
 //! ```
 //!
@@ -36,6 +36,10 @@
 //!   parenthesis, so `2026-01-01T00:00:00Z`, `-5` and `ORGANIZATION` need no quotes; the words
 //!   `AND`, `OR` and `NOT` must be quoted to be used as values. Typed values (numbers,
 //!   booleans, timestamps, enum names) may be quoted or not, with the same meaning.
+//! - **No control characters in values**: a value, quoted or bare, may not contain a control
+//!   character (U+0000 to U+001F, U+007F to U+009F), because no stored value does (see
+//!   [`crate::text`]); the error names the character and its position. Whitespace control
+//!   characters between tokens (tab, line breaks) are fine.
 //! - **Prefix match**: on a string field, `=` with a value ending in an unescaped `*` matches
 //!   values starting with the text before it: `display_name = "Acme*"` becomes
 //!   [`CompareOp::StartsWith`] with the value `"Acme"`. A `*` anywhere else is a literal
@@ -599,13 +603,20 @@ fn collapse(mut items: Vec<Filter>, combine: fn(Vec<Filter>) -> Filter) -> Filte
     combine(items)
 }
 
-/// `text` for an error message, shortened to its first 40 characters if it is longer.
+/// `text` for an error message: control characters escaped, cut after 40 characters.
 fn excerpt(text: &str) -> String {
-    const MAX_CHARS: usize = 40;
-    match text.char_indices().nth(MAX_CHARS) {
-        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
-        None => text.to_owned(),
-    }
+    crate::text::shorten(text)
+}
+
+/// The error for a control character `c` at byte offset `position` inside a value.
+fn control_in_value(position: usize, c: char) -> FilterError {
+    FilterError::new(
+        position,
+        format!(
+            "a value cannot contain the control character {}: no stored value has control characters",
+            crate::text::code_point(c)
+        ),
+    )
 }
 
 fn known_fields() -> String {
@@ -914,6 +925,9 @@ impl<'a> Parser<'a> {
                     .find(|&(_, c)| c.is_whitespace() || matches!(c, '(' | ')'))
                     .map_or(rest.len(), |(i, _)| i);
                 let text = rest.get(..end).unwrap_or("");
+                if let Some((offset, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
+                    return Err(control_in_value(start + offset, c));
+                }
                 if matches!(text, "AND" | "OR" | "NOT") {
                     return Err(FilterError::new(
                         start,
@@ -958,6 +972,9 @@ impl<'a> Parser<'a> {
             if c == quote {
                 break;
             }
+            if c.is_control() {
+                return Err(control_in_value(here, c));
+            }
             wildcard = c == '*';
             if c != '\\' {
                 text.push(c);
@@ -966,13 +983,14 @@ impl<'a> Parser<'a> {
             let escaped = self.bump().ok_or_else(unterminated)?;
             text.push(match escaped {
                 '"' | '\'' | '\\' | '*' => escaped,
-                'n' => '\n',
-                't' => '\t',
-                'r' => '\r',
                 other => {
                     return Err(FilterError::new(
                         here,
-                        format!("unknown escape `\\{other}`; the escapes are \\\", \\', \\\\, \\n, \\t, \\r and \\*"),
+                        format!(
+                            "unknown escape `\\{}`; the escapes are \\\", \\', \\\\ and \\* (values cannot \
+                             contain line breaks, tabs or other control characters)",
+                            excerpt(&other.to_string())
+                        ),
                     ));
                 }
             });
@@ -1261,8 +1279,8 @@ mod tests {
     #[test]
     fn quoted_strings_resolve_escapes_and_keep_other_quotes_and_spaces() {
         assert_eq!(
-            parse(r#"display_name = "say \"hi\" \\ now\n\tok\r""#),
-            name_is("say \"hi\" \\ now\n\tok\r")
+            parse(r#"display_name = "say \"hi\" \\ now""#),
+            name_is("say \"hi\" \\ now")
         );
         assert_eq!(parse(r"display_name = 'it\'s'"), name_is("it's"));
         assert_eq!(parse(r#"display_name = 'say "hi"'"#), name_is("say \"hi\""));
@@ -1622,6 +1640,31 @@ mod tests {
         assert_rejected("display_name = 'Acme", 15, "unterminated string");
         assert_rejected("display_name = \"Acme\\", 15, "unterminated string");
         assert_rejected(r#"display_name = "a\qb""#, 17, "unknown escape `\\q`");
+        assert_rejected(r#"display_name = "a\nb""#, 17, "unknown escape `\\n`");
+        assert_rejected(r#"display_name = "a\tb""#, 17, "values cannot contain line breaks");
+    }
+
+    #[test]
+    fn control_characters_in_values_are_rejected_where_they_are() {
+        assert_rejected("display_name = \"a\u{0}b\"", 17, "control character U+0000");
+        assert_rejected("region.city = 'x\u{7}'", 16, "control character U+0007");
+        assert_rejected("tags:\"vip\u{0}\"", 9, "U+0000");
+        assert_rejected("tags:vip\u{0}", 8, "U+0000");
+        assert_rejected("owner = principals/a\u{0}", 20, "U+0000");
+        assert_rejected("employee_count = 1\u{1b}", 18, "U+001B");
+        assert_rejected("display_name = \"new\nline\"", 19, "U+000A");
+        assert_rejected("display_name = \"a\u{85}\"", 17, "U+0085");
+        // Between tokens, tabs and line breaks are whitespace.
+        assert_eq!(parse("display_name\t=\n\"Acme\"\r\n"), name_is("Acme"));
+    }
+
+    #[test]
+    fn echoed_input_is_escaped_and_cut() {
+        let error = parse_error("nam\u{0}e = 1");
+        assert!(error.message.contains("unknown field `nam\\0e`"), "{error}");
+        let long = "x".repeat(4000);
+        let error = parse_error(&format!("{long} = 1"));
+        assert!(error.message.len() < 1000, "{}", error.message.len());
     }
 
     #[test]
@@ -1917,14 +1960,6 @@ mod tests {
                 for c in text.chars() {
                     match c {
                         '\\' | '*' => out.push('\\'),
-                        '\n' => {
-                            out.push_str("\\n");
-                            continue;
-                        }
-                        '\t' => {
-                            out.push_str("\\t");
-                            continue;
-                        }
                         c if c == quote => out.push('\\'),
                         _ => {}
                     }
@@ -1952,8 +1987,13 @@ mod tests {
         })
     }
 
+    /// Text a stored value could hold: any characters but control characters.
     fn short_text() -> impl Strategy<Value = String> {
-        prop::collection::vec(any::<char>(), 0..8).prop_map(|chars| chars.into_iter().collect())
+        prop::collection::vec(
+            any::<char>().prop_filter("no control characters", |c| !c.is_control()),
+            0..8,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
     }
 
     fn timestamp() -> impl Strategy<Value = DateTime<Utc>> {
@@ -2108,6 +2148,30 @@ mod tests {
             if let Ok(Some(filter)) = result {
                 prop_assert!(!filter.fields().is_empty());
             }
+        }
+
+        #[test]
+        fn a_control_character_in_any_value_is_rejected_where_it_is(
+            field in prop::sample::select(FilterField::ALL.to_vec()),
+            before in "[a-zA-Z0-9_]{0,5}",
+            after in "[a-zA-Z0-9_]{0,5}",
+            control in prop::sample::select(
+                ('\u{0}'..='\u{1f}').chain('\u{7f}'..='\u{9f}').collect::<Vec<char>>(),
+            ),
+            quoted in any::<bool>(),
+        ) {
+            // A bare value ends at whitespace, so a tab there is a separator, not part of it.
+            prop_assume!(quoted || !control.is_whitespace());
+            let comparator = match field.kind() {
+                FieldKind::RepeatedString | FieldKind::RepeatedEnum(_) => ":",
+                _ => "=",
+            };
+            let quote = if quoted { "\"" } else { "" };
+            let input = format!("{} {comparator} {quote}{before}{control}{after}{quote}", field.path());
+            let error = Filter::parse(&input).expect_err("a control character in a value");
+            let position = field.path().len() + comparator.len() + 2 + quote.len() + before.len();
+            prop_assert_eq!(error.position, position, "{:?}: {}", input, error);
+            prop_assert!(error.message.contains("control character"), "{:?}: {}", input, error);
         }
 
         #[test]

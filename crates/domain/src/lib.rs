@@ -12,6 +12,8 @@
 //! - [`caller`]: who is calling; the seam where authentication plugs in.
 //! - [`access`]: access control: permissions, principals, roles and scoped role bindings, and
 //!   [`access::AccessSnapshot`], the in-memory authorizer that decides and explains.
+//! - [`text`]: the one rule for free text from callers (no control characters; line breaks and
+//!   tabs only in prose) and [`text::echo`], how an error message repeats caller input.
 
 #[macro_use]
 mod macros;
@@ -25,3 +27,4 @@ pub mod error;
 pub mod filter;
 pub mod listing;
 pub mod ports;
+pub mod text;

@@ -12,6 +12,7 @@ use crate::{
     classification::Dimension,
     customer::{Customer, values::CustomerId, values::InvalidValue},
     filter::Filter,
+    text::echo,
 };
 
 /// A field customers can be ordered by.
@@ -177,11 +178,12 @@ impl OrderBy {
         for part in raw.split(',') {
             let mut words = part.split_whitespace();
             let Some(name) = words.next() else {
-                return Err(InvalidValue(format!("has an empty term in {raw:?}")));
+                return Err(InvalidValue(format!("has an empty term in {}", echo(raw))));
             };
             let field = SortField::ALL.into_iter().find(|f| f.path() == name).ok_or_else(|| {
                 InvalidValue(format!(
-                    "cannot order by {name:?}; use one of {}",
+                    "cannot order by {}; use one of {}",
+                    echo(name),
                     SortField::ALL.map(SortField::path).join(", ")
                 ))
             })?;
@@ -190,12 +192,13 @@ impl OrderBy {
                 Some("desc") => true,
                 Some(other) => {
                     return Err(InvalidValue(format!(
-                        "expects `asc` or `desc` after {name}, got {other:?}"
+                        "expects `asc` or `desc` after {name}, got {}",
+                        echo(other)
                     )));
                 }
             };
             if let Some(extra) = words.next() {
-                return Err(InvalidValue(format!("has an unexpected {extra:?} after {name}")));
+                return Err(InvalidValue(format!("has an unexpected {} after {name}", echo(extra))));
             }
             if terms.iter().any(|t| t.field == field) {
                 return Err(InvalidValue(format!("names {name} more than once")));

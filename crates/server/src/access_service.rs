@@ -27,8 +27,8 @@ use crm_api::crm::v1::{
 };
 use crm_domain::{
     access::{
-        AccessStoreError, AuditOutcome, AuditQuery, Authorizer, BindingId, BuiltInRole, CustomerFacts, Decision,
-        Denial, Permission, Principal, Role, RoleBinding, RoleName,
+        AccessStoreError, AuditEvent, AuditOutcome, AuditQuery, Authorizer, BindingId, BuiltInRole, CustomerFacts,
+        Decision, Denial, Permission, Principal, Role, RoleBinding, RoleName,
     },
     caller::Caller,
     customer::{
@@ -38,6 +38,7 @@ use crm_domain::{
     error::Violations,
     listing::PageSize,
     ports::{AccessRepository as _, CustomerRepository as _},
+    text::TextRule,
 };
 use crm_persistence::SqlCustomerRepository;
 use tonic::{Code, Request, Response, Status};
@@ -1172,6 +1173,12 @@ impl AccessApi for AccessGrpc {
         let req = request.into_inner();
         let mut v = Violations::new();
         let actor = v.check_optional("actor", &req.actor, PrincipalName::parse);
+        let resource = v.check_optional("resource", &req.resource, |raw| {
+            TextRule::line(AuditEvent::MAX_RESOURCE_CHARS).parse(raw)
+        });
+        let action = v.check_optional("action", &req.action, |raw| {
+            TextRule::line(AuditEvent::MAX_ACTION_CHARS).parse(raw)
+        });
         // Times are stored in microseconds: rounding a bound up keeps `>=` and `<` exact.
         let since = req
             .start_time
@@ -1206,8 +1213,8 @@ impl AccessApi for AccessGrpc {
         self.audit.flush().await;
         let query = AuditQuery {
             actor,
-            resource: (!req.resource.is_empty()).then(|| req.resource.clone()),
-            action: (!req.action.is_empty()).then(|| req.action.clone()),
+            resource,
+            action,
             since,
             until,
             after,

@@ -7,8 +7,15 @@
 //! [`AuditLog::flush`] waits until everything recorded before it is stored; `ListAuditEvents`
 //! calls it, so a caller always reads the events of its own earlier requests. On shutdown the
 //! writer drains the channel before the database closes.
+//!
+//! Refused requests (no key, or a key that does not authenticate) are recorded by
+//! [`RefusalAudit`], rate-limited and without ever waiting: a flood of them must not turn into a
+//! flood of database writes, nor slow the authentication layer down.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use crm_domain::{
     access::{AuditEvent, AuditOutcome, Denial},
@@ -55,6 +62,11 @@ impl AuditLog {
         let (sender, receiver) = mpsc::channel(CAPACITY);
         let task = tokio::spawn(write_events(repository, receiver));
         (Self { sender }, task)
+    }
+
+    /// Records one event if the writer has room for it now; `false` when it has not.
+    fn try_record(&self, event: AuditEvent) -> bool {
+        self.sender.try_send(Message::Event(event)).is_ok()
     }
 
     /// Records one event.
@@ -127,6 +139,80 @@ impl AuditLog {
         let (done, stored) = oneshot::channel();
         if self.sender.send(Message::Flush(done)).await.is_ok() {
             let _ = stored.await;
+        }
+    }
+}
+
+/// How many refused requests [`RefusalAudit`] records at once, before it falls back to its rate.
+const REFUSAL_BURST: f64 = 10.0;
+/// How many refused requests per second [`RefusalAudit`] records after a burst.
+const REFUSALS_PER_SECOND: f64 = 1.0;
+
+/// Records requests the authentication layer refused: outcome DENIED, no actor, the RPC's name
+/// as the action, an empty resource (the request was not read) and what was presented as the
+/// detail. At most [`REFUSAL_BURST`] at once and [`REFUSALS_PER_SECOND`] after that (a token
+/// bucket shared by all callers); the refusals left out are counted in the detail of the next
+/// one recorded, so the log still says how many there were. Never waits: when the writer is
+/// busy the refusal is counted as left out.
+#[derive(Debug, Clone)]
+pub(crate) struct RefusalAudit {
+    log: AuditLog,
+    bucket: Arc<Mutex<RefusalBucket>>,
+}
+
+#[derive(Debug)]
+struct RefusalBucket {
+    tokens: f64,
+    refilled: Instant,
+    left_out: u64,
+}
+
+impl RefusalAudit {
+    /// Records refusals into `log`.
+    pub(crate) fn new(log: AuditLog) -> Self {
+        Self {
+            log,
+            bucket: Arc::new(Mutex::new(RefusalBucket {
+                tokens: REFUSAL_BURST,
+                refilled: Instant::now(),
+                left_out: 0,
+            })),
+        }
+    }
+
+    /// Notes that a request for the gRPC `path` was refused; `key_prefix` is the prefix of the
+    /// key presented, if one of the right form was.
+    pub(crate) fn refused(&self, path: &str, key_prefix: Option<&str>) {
+        let Ok(mut bucket) = self.bucket.lock() else {
+            return;
+        };
+        let instant = Instant::now();
+        let elapsed = instant.duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * REFUSALS_PER_SECOND).min(REFUSAL_BURST);
+        bucket.refilled = instant;
+        if bucket.tokens < 1.0 {
+            bucket.left_out += 1;
+            return;
+        }
+        let mut detail = match key_prefix {
+            None => "not authenticated: no API key, or not one of the form crm_<prefix>_<secret>".to_owned(),
+            Some(prefix) => {
+                format!("not authenticated: key {prefix} is unknown, revoked or expired, or its principal is disabled")
+            }
+        };
+        if bucket.left_out > 0 {
+            detail.push_str(&format!(
+                "; {} more refused requests since the last one recorded were not recorded (rate limit)",
+                bucket.left_out
+            ));
+        }
+        let method = path.rsplit('/').next().unwrap_or_default();
+        let event = AuditEvent::new(now(), None, method, "", AuditOutcome::Denied, detail);
+        if self.log.try_record(event) {
+            bucket.tokens -= 1.0;
+            bucket.left_out = 0;
+        } else {
+            bucket.left_out += 1;
         }
     }
 }

@@ -5,7 +5,8 @@
 //! Health and reflection are the only methods served without a key. Every failure (no header,
 //! a malformed, unknown, revoked or expired key, a missing or disabled principal) gets the same
 //! answer, so a caller learns nothing about which it was; the log says which prefix was tried.
-//! The check reads only the in-memory [`AccessState`]: no query per request.
+//! The check reads only the in-memory [`AccessState`]: no query per request. Refusals go to the
+//! audit log through a [`RefusalAudit`], which rate-limits them and never waits.
 
 use std::{
     collections::HashMap,
@@ -21,7 +22,9 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::{Layer, Service};
 
-use crate::{access_state::AccessState, api_key::ApiKey, status::ERROR_DOMAIN, status::reason_text};
+use crate::{
+    access_state::AccessState, api_key::ApiKey, audit::RefusalAudit, status::ERROR_DOMAIN, status::reason_text,
+};
 
 /// Path prefixes of the methods served without authentication.
 const PUBLIC_PATHS: &[&str] = &[
@@ -34,11 +37,20 @@ const PUBLIC_PATHS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct CallerLayer {
     state: Arc<AccessState>,
+    refusals: Option<RefusalAudit>,
 }
 
 impl CallerLayer {
     pub(crate) fn new(state: Arc<AccessState>) -> Self {
-        Self { state }
+        Self { state, refusals: None }
+    }
+
+    /// Records the requests it refuses with `refusals`.
+    pub(crate) fn recording_refusals(self, refusals: RefusalAudit) -> Self {
+        Self {
+            refusals: Some(refusals),
+            ..self
+        }
     }
 }
 
@@ -49,6 +61,7 @@ impl<S> Layer<S> for CallerLayer {
         CallerService {
             inner,
             state: Arc::clone(&self.state),
+            refusals: self.refusals.clone(),
         }
     }
 }
@@ -58,6 +71,7 @@ impl<S> Layer<S> for CallerLayer {
 pub struct CallerService<S> {
     inner: S,
     state: Arc<AccessState>,
+    refusals: Option<RefusalAudit>,
 }
 
 /// The answer to every request that does not authenticate.
@@ -104,6 +118,9 @@ where
                 key_prefix = presented.as_ref().map(|key| key.prefix.as_str()),
                 "request refused: not authenticated"
             );
+            if let Some(refusals) = &self.refusals {
+                refusals.refused(path, presented.as_ref().map(|key| key.prefix.as_str()));
+            }
             let response = unauthenticated().into_http::<ResBody>();
             return Box::pin(async move { Ok(response) });
         };

@@ -33,14 +33,15 @@ use crm_domain::{
     customer::resource_name as customer_name,
     error::Violations,
     ports::SegmentCount,
+    text::shorten,
 };
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::StatusExt;
 
 use crate::{
     convert::timestamp,
-    status::{ERROR_DOMAIN, reason_text},
+    status::{ERROR_DOMAIN, bad_request, reason_text},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -326,7 +327,7 @@ impl<'a> MoneyCheck<'a> {
     fn record_mismatch(&mut self, code: &str) {
         self.mismatch = true;
         if self.sent.is_none() {
-            self.sent = Some(code.to_owned());
+            self.sent = Some(shorten(code));
         }
     }
 
@@ -335,22 +336,19 @@ impl<'a> MoneyCheck<'a> {
     /// reason `CURRENCY_MISMATCH` with metadata `expected_currency` (the reporting currency) and
     /// `currency` (the first other code sent). Meant for when [`mismatch`](Self::mismatch) is set.
     pub(crate) fn status(&self, violations: &Violations) -> Status {
-        let mut details = ErrorDetails::new();
-        for f in violations.as_slice() {
-            details.add_bad_request_violation(f.field.clone(), f.description.clone());
-        }
+        let (mut details, message) = bad_request(violations);
         let metadata = HashMap::from([
             ("expected_currency".to_owned(), self.currency.to_owned()),
             ("currency".to_owned(), self.sent.clone().unwrap_or_default()),
         ]);
         details.set_error_info(reason_text(ErrorReason::CurrencyMismatch), ERROR_DOMAIN, metadata);
-        let message = match violations.as_slice() {
-            [only] => format!("invalid {}: {}", only.field, only.description),
-            [] => format!(
+        let message = if violations.is_empty() {
+            format!(
                 "amounts must be in {}, the deployment's reporting currency",
                 self.currency
-            ),
-            all => format!("{} invalid fields: {violations}", all.len()),
+            )
+        } else {
+            message
         };
         Status::with_error_details(Code::InvalidArgument, message, details)
     }
@@ -401,9 +399,9 @@ pub(crate) fn money_from_proto(
     let mut valid = true;
     if m.currency_code != check.currency {
         let got = if m.currency_code.is_empty() {
-            "none"
+            "none".to_owned()
         } else {
-            m.currency_code.as_str()
+            shorten(&m.currency_code)
         };
         v.add(
             format!("{path}.currency_code"),

@@ -21,6 +21,7 @@ use crm_domain::{
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},
     ports::HistoryQuery,
+    text::TextRule,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -47,6 +48,8 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 /// How far in the future an activity may be dated (clock skew between services).
 const FUTURE_SLACK_SECS: i64 = 300;
+/// The longest policy version description, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// Default and largest preview sample.
 const DEFAULT_SAMPLE: usize = 20;
 const MAX_SAMPLE: usize = 100;
@@ -109,7 +112,7 @@ fn encode_token(kind: &str, fingerprint: &str, key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}\n{fingerprint}\n{key}"))
 }
 
-fn decode_token(v: &mut Violations, raw: &str, kind: &str, fingerprint: &str) -> Option<String> {
+pub(crate) fn decode_token(v: &mut Violations, raw: &str, kind: &str, fingerprint: &str) -> Option<String> {
     if raw.is_empty() {
         return None;
     }
@@ -240,18 +243,17 @@ impl ClassificationApi for ClassificationGrpc {
         {
             v.add("occur_time", "must not be more than 5 minutes in the future");
         }
-        if req.note.chars().count() > MAX_NOTE_CHARS {
-            v.add("note", format!("must be at most {MAX_NOTE_CHARS} characters"));
-        }
+        let note = v.check("note", TextRule::prose(MAX_NOTE_CHARS).parse(&req.note));
         ensure_valid(v)?;
-        let (Some(customer), Some(channel), Some(occurred_at)) = (customer, channel, occurred_at) else {
+        let (Some(customer), Some(channel), Some(occurred_at), Some(note)) = (customer, channel, occurred_at, note)
+        else {
             return Err(Status::internal("validated fields missing"));
         };
         let resource = resource_name(&customer);
         let result = self
             .state
             .service()
-            .record_interaction(&auth, &customer, channel, occurred_at, req.note)
+            .record_interaction(&auth, &customer, channel, occurred_at, note)
             .await;
         let interaction = finish(&self.audit, &caller, "RecordInteraction", &resource, true, result).await?;
         Ok(Response::new(interaction_to_proto(&interaction)))
@@ -390,18 +392,28 @@ impl ClassificationApi for ClassificationGrpc {
         let mut v = Violations::new();
         let mut money = MoneyCheck::new(self.state.currency());
         let policy = policy_from_proto(&mut v, "policy", req.policy.as_ref(), &mut money);
-        if req.description.chars().count() > 1000 {
-            v.add("description", "must be at most 1000 characters");
+        // The policy's own rules too, so that every problem is reported at once (the use case
+        // checks them again).
+        if let Some(policy) = &policy {
+            for violation in policy.violations().as_slice() {
+                v.add(violation.field.clone(), violation.description.clone());
+            }
         }
+        let description = v.check(
+            "description",
+            TextRule::prose(MAX_DESCRIPTION_CHARS).parse(&req.description),
+        );
         if money.mismatch {
             return Err(money.status(&v));
         }
         ensure_valid(v)?;
-        let policy = policy.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let (Some(policy), Some(description)) = (policy, description) else {
+            return Err(Status::internal("validated fields missing"));
+        };
         let result = self
             .state
             .service()
-            .create_policy(&auth, policy, req.description, req.validate_only)
+            .create_policy(&auth, policy, description, req.validate_only)
             .await;
         let resource = result
             .as_ref()
@@ -589,15 +601,15 @@ impl ClassificationApi for ClassificationGrpc {
         let mut v = Violations::new();
         let id = customer_name(&mut v, "customer", &req.customer);
         let value = class_value_from_proto(&mut v, "value", req.value.as_ref(), true);
-        let reason = req.reason.trim().to_owned();
-        if reason.is_empty() {
+        let reason = if req.reason.trim().is_empty() {
             v.add("reason", "is required: say why the rules' value is overridden");
-        } else if reason.chars().count() > ClassOverride::MAX_REASON_CHARS {
-            v.add(
+            None
+        } else {
+            v.check(
                 "reason",
-                format!("must be at most {} characters", ClassOverride::MAX_REASON_CHARS),
-            );
-        }
+                TextRule::line(ClassOverride::MAX_REASON_CHARS).parse(&req.reason),
+            )
+        };
         let expire_time = time_of(&mut v, "expire_time", req.expire_time.as_ref(), false);
         if let Some(expiry) = expire_time
             && expiry <= auth.now()
@@ -605,7 +617,7 @@ impl ClassificationApi for ClassificationGrpc {
             v.add("expire_time", "must be in the future");
         }
         ensure_valid(v)?;
-        let (Some(id), Some(value)) = (id, value) else {
+        let (Some(id), Some(value), Some(reason)) = (id, value, reason) else {
             return Err(Status::internal("validated fields missing"));
         };
         let policy = self.state.policy();
@@ -685,6 +697,19 @@ impl ClassificationApi for ClassificationGrpc {
         };
         let dimension = dimension_from_proto(&mut v, "dimension", req.dimension, false);
         let value = class_value_from_proto(&mut v, "value", req.value.as_ref(), false);
+        if let (Some(dimension), Some(value)) = (dimension, value)
+            && value.dimension() != dimension
+        {
+            v.add(
+                "value",
+                format!(
+                    "is a value of {} but `dimension` is {}; they must agree (or leave `dimension` unset, as \
+                     `value` implies it)",
+                    value.dimension().field(),
+                    dimension.field()
+                ),
+            );
+        }
         let start = time_of(&mut v, "start_time", req.start_time.as_ref(), false);
         let end = time_of(&mut v, "end_time", req.end_time.as_ref(), false);
         let size = page_size(&mut v, req.page_size);

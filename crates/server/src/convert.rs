@@ -14,6 +14,7 @@ use crm_domain::{
         },
     },
     error::Violations,
+    text::echo,
 };
 
 use crate::classification_state::Reporting;
@@ -381,7 +382,8 @@ pub(crate) fn changes(
                 v.add(
                     format!("update_mask.paths[{i}]"),
                     format!(
-                        "unknown field {path:?}; updatable fields are {}",
+                        "unknown field {}; updatable fields are {}",
+                        echo(path),
                         UPDATABLE_PATHS.join(", ")
                     ),
                 );

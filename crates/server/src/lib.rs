@@ -51,6 +51,9 @@ mod request_id;
 mod status;
 pub mod telemetry;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
@@ -72,7 +75,7 @@ use tower_http::{
 use crate::{
     access_service::AccessGrpc,
     access_state::AccessState,
-    audit::AuditLog,
+    audit::{AuditLog, RefusalAudit},
     caller::CallerLayer,
     classification_service::ClassificationGrpc,
     classification_state::ClassificationState,
@@ -278,6 +281,7 @@ pub async fn run_with(
     ))
     .max_decoding_message_size(settings.max_message_bytes)
     .max_encoding_message_size(settings.max_message_bytes);
+    let refusals = RefusalAudit::new(audit.clone());
     drop(audit);
 
     let local_addr = listener.local_addr().context("reading the bound address")?;
@@ -324,7 +328,7 @@ pub async fn run_with(
             Arc::clone(&metrics),
         ))
         .layer(DeadlineLayer::new(settings.request_timeout))
-        .layer(CallerLayer::new(Arc::clone(&access)))
+        .layer(CallerLayer::new(Arc::clone(&access)).recording_refusals(refusals))
         .into_inner();
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();

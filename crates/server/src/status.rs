@@ -81,17 +81,88 @@ pub(crate) fn store_status(error: AccessStoreError, key: &str, not_found: ErrorR
     }
 }
 
-/// INVALID_ARGUMENT with one field violation per entry of `violations`.
-pub(crate) fn invalid_argument(violations: &Violations) -> Status {
-    let mut details = ErrorDetails::new();
-    for v in violations.as_slice() {
-        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+/// The most bytes of field violations (paths plus descriptions) one error carries.
+const MAX_VIOLATION_BYTES: usize = 4096;
+/// The most bytes of one violation's path or description.
+const MAX_VIOLATION_PART_BYTES: usize = 512;
+/// The most bytes of an INVALID_ARGUMENT message.
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when it was cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
     }
-    let count = violations.as_slice().len();
-    let message = match violations.as_slice() {
-        [only] => format!("invalid {}: {}", only.field, only.description),
-        _ => format!("{count} invalid fields: {violations}"),
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", text.get(..end).unwrap_or_default())
+}
+
+/// The `BadRequest` details and the message of an INVALID_ARGUMENT for `violations`, both
+/// bounded: every violation while they fit in [`MAX_VIOLATION_BYTES`], the message listing as
+/// many as fit in [`MAX_MESSAGE_BYTES`] and counting the rest.
+///
+/// Caller input is echoed cut already ([`crm_domain::text::echo`]), but one request can hold
+/// thousands of invalid elements (10,000 bad tags or mask paths), and an error's details and
+/// message travel in HTTP/2 trailers, which clients refuse past 8 to 16 KiB (they then report
+/// RESOURCE_EXHAUSTED instead of the error). So the whole error stays under about 7 KiB.
+pub(crate) fn bad_request(violations: &Violations) -> (ErrorDetails, String) {
+    let all = violations.as_slice();
+    let mut details = ErrorDetails::new();
+    let mut budget = MAX_VIOLATION_BYTES;
+    let mut shown = 0;
+    for v in all {
+        let field = cut(&v.field, MAX_VIOLATION_PART_BYTES);
+        let description = cut(&v.description, MAX_VIOLATION_PART_BYTES);
+        let size = field.len() + description.len();
+        if size > budget {
+            break;
+        }
+        budget -= size;
+        shown += 1;
+        details.add_bad_request_violation(field, description);
+    }
+    let message = match all {
+        [only] => cut(
+            &format!("invalid {}: {}", only.field, only.description),
+            MAX_MESSAGE_BYTES,
+        ),
+        _ => {
+            let mut message = format!("{} invalid fields: ", all.len());
+            let mut listed = 0;
+            for v in all {
+                let entry = format!(
+                    "{}{}: {}",
+                    if listed == 0 { "" } else { "; " },
+                    cut(&v.field, MAX_VIOLATION_PART_BYTES),
+                    cut(&v.description, MAX_VIOLATION_PART_BYTES)
+                );
+                if message.len() + entry.len() > MAX_MESSAGE_BYTES {
+                    break;
+                }
+                message.push_str(&entry);
+                listed += 1;
+            }
+            if listed < all.len() {
+                message.push_str(&format!(
+                    "{}and {} more ({} listed in the details)",
+                    if listed == 0 { "" } else { "; " },
+                    all.len() - listed,
+                    shown
+                ));
+            }
+            message
+        }
     };
+    (details, message)
+}
+
+/// INVALID_ARGUMENT with one field violation per entry of `violations` (as many as fit; see
+/// [`bad_request`]).
+pub(crate) fn invalid_argument(violations: &Violations) -> Status {
+    let (details, message) = bad_request(violations);
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 

@@ -43,7 +43,19 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// The longest `action` stored, in characters; longer ones are cut.
+    pub const MAX_ACTION_CHARS: usize = 100;
+    /// The longest `resource` stored, in characters; longer ones are cut.
+    pub const MAX_RESOURCE_CHARS: usize = 300;
+    /// The longest `detail` stored, in characters; longer ones are cut.
+    pub const MAX_DETAIL_CHARS: usize = 2000;
+
     /// A new event with a fresh id, at `time` truncated to whole microseconds.
+    ///
+    /// The texts are made safe to store whatever a request put into them: control characters
+    /// are written as escapes (`\0`; PostgreSQL cannot store NUL, and one event it refuses
+    /// would stall the audit writer, which retries a batch until it is stored) and each text is
+    /// cut to its maximum, ending in `…`.
     pub fn new(
         time: DateTime<Utc>,
         actor: Option<PrincipalName>,
@@ -56,10 +68,10 @@ impl AuditEvent {
             id: AuditEventId::generate(),
             time: time.trunc_subsecs(6),
             actor,
-            action: action.into(),
-            resource: resource.into(),
+            action: storable(action.into(), Self::MAX_ACTION_CHARS),
+            resource: storable(resource.into(), Self::MAX_RESOURCE_CHARS),
             outcome,
-            detail: detail.into(),
+            detail: storable(detail.into(), Self::MAX_DETAIL_CHARS),
         }
     }
 
@@ -70,6 +82,31 @@ impl AuditEvent {
             id: self.id,
         }
     }
+}
+
+/// `text` with control characters escaped and cut to `max_chars` characters (the last being `…`
+/// when it was cut). Text that needs neither is returned as it is, without copying.
+fn storable(text: String, max_chars: usize) -> String {
+    if !text.chars().any(char::is_control) && text.chars().nth(max_chars).is_none() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    if out.chars().nth(max_chars).is_some() {
+        let end = out
+            .char_indices()
+            .nth(max_chars.saturating_sub(1))
+            .map_or(out.len(), |(i, _)| i);
+        out.truncate(end);
+        out.push('…');
+    }
+    out
 }
 
 /// A position in the audit log, which is ordered newest first by `(time, id)`.
@@ -120,6 +157,27 @@ impl AuditQuery {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_are_made_storable_escaped_and_cut() {
+        let time = Utc::now();
+        let event = AuditEvent::new(
+            time,
+            None,
+            "Get\u{0}",
+            "x".repeat(1000),
+            AuditOutcome::Denied,
+            "line\nbreak",
+        );
+        assert_eq!(event.action, "Get\\0");
+        assert_eq!(event.resource.chars().count(), AuditEvent::MAX_RESOURCE_CHARS);
+        assert!(event.resource.ends_with("x…"), "{}", event.resource);
+        assert_eq!(event.detail, "line\\nbreak");
+        let fits = "y".repeat(AuditEvent::MAX_ACTION_CHARS);
+        let event = AuditEvent::new(time, None, fits.clone(), "customers/acme", AuditOutcome::Allowed, "");
+        assert_eq!(event.action, fits);
+        assert_eq!(event.resource, "customers/acme");
+    }
 
     #[test]
     fn outcome_round_trips_name_and_code() {

@@ -52,19 +52,8 @@ pub use self::role::{BuiltInRole, Role, RoleName, RoleTitle, built_in_roles};
 pub use self::snapshot::{AccessSnapshot, ListScope};
 pub use crate::ports::AccessStoreError;
 
-/// Trims `raw` and accepts it if it has 1 to `max_chars` characters and no control characters.
+/// Trims `raw` and accepts it if it has 1 to `max_chars` characters and no control characters
+/// (the one-line rule of [`crate::text`]).
 fn parse_text(raw: &str, max_chars: usize) -> Result<String, InvalidValue> {
-    let trimmed = raw.trim();
-    let count = trimmed.chars().count();
-    if count == 0 || count > max_chars {
-        return Err(InvalidValue(format!(
-            "must be 1 to {max_chars} characters after trimming, got {count}"
-        )));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(InvalidValue(
-            "must not contain control characters such as line breaks or tabs".to_owned(),
-        ));
-    }
-    Ok(trimmed.to_owned())
+    crate::text::TextRule::line(max_chars).parse(raw)
 }

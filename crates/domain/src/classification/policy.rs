@@ -6,7 +6,11 @@ use std::{fmt, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::{customer::values::PrincipalName, error::Violations};
+use crate::{
+    customer::values::{InvalidValue, PrincipalName},
+    error::Violations,
+    text::TextRule,
+};
 
 /// An amount of money in the deployment's reporting currency, in millionths of its unit
 /// (micros), so that `google.type.Money`'s units and nanos convert exactly enough for revenue
@@ -284,8 +288,10 @@ impl ClassificationPolicy {
     ///   non-ascending pair by its index).
     /// - Weights each at most 1000 and not all 0; bonuses each at most 100.
     /// - `grade_key_min_score` at least 1 and below `grade_vip_min_score`, which is at most 100.
-    /// - Keyword lists at most 100 keywords, each 1 to 50 characters after trimming.
-    /// - Each service plan: `name` 1 to 100 characters after trimming, `response_time` and
+    /// - Keyword lists at most 100 keywords, each 1 to 50 characters after trimming, one line
+    ///   with no control characters ([`TextRule::line`]).
+    /// - Each service plan: `name` 1 to 100 characters after trimming, one line (no control
+    ///   characters), `response_time` and
     ///   `review_interval` positive.
     pub fn violations(&self) -> Violations {
         let mut v = Violations::new();
@@ -442,15 +448,8 @@ impl ClassificationPolicy {
             ("standard_plan", &self.standard_plan),
             ("potential_plan", &self.potential_plan),
         ] {
-            let chars = plan.name.trim().chars().count();
-            if !(1..=Self::MAX_PLAN_NAME_CHARS).contains(&chars) {
-                v.add(
-                    format!("policy.{field}.name"),
-                    format!(
-                        "must be 1 to {} characters after trimming, got {chars}",
-                        Self::MAX_PLAN_NAME_CHARS
-                    ),
-                );
+            if let Err(InvalidValue(reason)) = TextRule::line(Self::MAX_PLAN_NAME_CHARS).parse(&plan.name) {
+                v.add(format!("policy.{field}.name"), reason);
             }
             if plan.response_time.is_zero() {
                 v.add(format!("policy.{field}.response_time"), "must be positive");
@@ -488,7 +487,7 @@ fn ascending<T: Copy + Ord + fmt::Display>(v: &mut Violations, field: &str, cuts
 }
 
 /// Records a violation for a list of more than [`ClassificationPolicy::MAX_KEYWORDS`] and for
-/// each keyword that is empty or too long after trimming.
+/// each keyword that is empty or too long after trimming or holds a control character.
 fn keywords(v: &mut Violations, field: &str, list: &[String]) {
     if list.len() > ClassificationPolicy::MAX_KEYWORDS {
         v.add(
@@ -501,15 +500,8 @@ fn keywords(v: &mut Violations, field: &str, list: &[String]) {
         );
     }
     for (i, keyword) in list.iter().enumerate() {
-        let chars = keyword.trim().chars().count();
-        if !(1..=ClassificationPolicy::MAX_KEYWORD_CHARS).contains(&chars) {
-            v.add(
-                format!("policy.{field}[{i}]"),
-                format!(
-                    "must be 1 to {} characters after trimming, got {chars}",
-                    ClassificationPolicy::MAX_KEYWORD_CHARS
-                ),
-            );
+        if let Err(InvalidValue(reason)) = TextRule::line(ClassificationPolicy::MAX_KEYWORD_CHARS).parse(keyword) {
+            v.add(format!("policy.{field}[{i}]"), reason);
         }
     }
 }

@@ -230,7 +230,8 @@ pub fn parse_resource_name(name: &str) -> Result<CustomerId, InvalidValue> {
             InvalidValue(format!("must be `customers/{{id}}` with a valid id: {reason}"))
         }),
         None => Err(InvalidValue(format!(
-            "must be a customer resource name `customers/{{id}}`, got {name:?}"
+            "must be a customer resource name `customers/{{id}}`, got {}",
+            crate::text::echo(name)
         ))),
     }
 }
@@ -247,7 +248,8 @@ impl RequestId {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         uuid::Uuid::try_parse(raw.trim()).map(Self).map_err(|_| {
             InvalidValue(format!(
-                "must be a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000, got {raw:?}"
+                "must be a UUID, e.g. 123e4567-e89b-12d3-a456-426614174000, got {}",
+                crate::text::echo(raw)
             ))
         })
     }

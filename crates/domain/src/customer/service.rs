@@ -39,10 +39,18 @@ impl<R: CustomerRepository> CustomerService<R> {
     /// Creates a customer. With a request id that created a customer before, returns that
     /// customer and creates nothing (AIP-155).
     ///
+    /// A taken id is reported as AIP-211 asks: permission before existence, and nothing about a
+    /// customer the caller may not see. A caller who may get the customer holding the id
+    /// (live or deleted) learns that it exists; any other caller gets the same
+    /// [`CustomerError::PermissionDenied`] as [`CustomerService::get`] gives it for that id,
+    /// which it also gets for ids no one holds. (That the id cannot be created is the one bit a
+    /// client-chosen id always reveals.)
+    ///
     /// # Errors
     /// [`CustomerError::PermissionDenied`] without `customers.create` for a customer with this
-    /// owner and department (an OWN-scoped principal may only create customers it owns);
-    /// [`CustomerError::AlreadyExists`] when the chosen id is taken.
+    /// owner and department (an OWN-scoped principal may only create customers it owns), or
+    /// when the chosen id is taken by a customer the caller may not get;
+    /// [`CustomerError::AlreadyExists`] when the chosen id is taken by one it may get.
     pub async fn create(
         &self,
         auth: &Authorizer<'_>,
@@ -66,15 +74,38 @@ impl<R: CustomerRepository> CustomerService<R> {
         }
         match self.repository.insert(&customer, new.request_id, &history).await {
             Ok(()) => Ok(auth.visible(customer)),
-            // A concurrent retry of the same request may have won the race.
-            Err(CustomerError::AlreadyExists(id)) => match new.request_id {
-                Some(request_id) => match self.repository.find_by_request_id(request_id).await? {
-                    Some(existing) => Ok(auth.visible(existing)),
-                    None => Err(CustomerError::AlreadyExists(id)),
-                },
-                None => Err(CustomerError::AlreadyExists(id)),
-            },
+            Err(CustomerError::AlreadyExists(id)) => {
+                // A concurrent retry of the same request may have won the race.
+                if let Some(request_id) = new.request_id
+                    && let Some(existing) = self.repository.find_by_request_id(request_id).await?
+                {
+                    auth.require(
+                        Permission::CustomersCreate,
+                        &existing.id,
+                        Some(&CustomerFacts::from(&existing)),
+                    )?;
+                    return Ok(auth.visible(existing));
+                }
+                Err(self.taken(auth, id).await)
+            }
             Err(other) => Err(other),
+        }
+    }
+
+    /// The error for creating customer `id` when the id is taken: ALREADY_EXISTS for a caller
+    /// that may get the customer holding it, else the denial a GetCustomer of it would give.
+    async fn taken(&self, auth: &Authorizer<'_>, id: CustomerId) -> CustomerError {
+        let holder = match self.repository.find(&id).await {
+            Ok(holder) => holder,
+            Err(error) => return error,
+        };
+        match auth.require(
+            Permission::CustomersGet,
+            &id,
+            holder.as_ref().map(CustomerFacts::from).as_ref(),
+        ) {
+            Ok(()) | Err(CustomerError::NotFound(_)) => CustomerError::AlreadyExists(id),
+            Err(denied) => denied,
         }
     }
 

@@ -188,21 +188,10 @@ string_impls!(PrincipalName);
 // Free text
 // ---------------------------------------------------------------------------------------------
 
-/// Trims `raw` and accepts it if it has 1 to `max_chars` characters and no control characters.
+/// Trims `raw` and accepts it if it has 1 to `max_chars` characters and no control characters
+/// (the one-line rule of [`crate::text`]).
 fn parse_text(raw: &str, max_chars: usize) -> Result<String, InvalidValue> {
-    let trimmed = raw.trim();
-    let count = trimmed.chars().count();
-    if count == 0 || count > max_chars {
-        return Err(invalid(format!(
-            "must be 1 to {max_chars} characters after trimming, got {count}"
-        )));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(invalid(
-            "must not contain control characters such as line breaks or tabs",
-        ));
-    }
-    Ok(trimmed.to_owned())
+    crate::text::TextRule::line(max_chars).parse(raw)
 }
 
 /// Defines a trimmed free-text newtype with a maximum length in characters.

@@ -304,6 +304,16 @@ fn keywords() {
         "policy.middle_keywords",
         "must hold at most 100 keywords, got 101",
     );
+    rejects(
+        |p| p.executive_keywords[0] = "CEO\u{0}".to_owned(),
+        "policy.executive_keywords[0]",
+        "must not contain control characters such as line breaks, tabs or NUL (found U+0000 at character 4)",
+    );
+    rejects(
+        |p| p.middle_keywords[1] = "Head\nof".to_owned(),
+        "policy.middle_keywords[1]",
+        "must not contain control characters such as line breaks, tabs or NUL (found U+000A at character 5)",
+    );
 }
 
 #[test]
@@ -319,6 +329,11 @@ fn service_plans() {
         "must be 1 to 100 characters after trimming, got 101",
     );
     accepts(|p| p.standard_plan.name = "x".repeat(100));
+    rejects(
+        |p| p.vip_plan.name = "Senior\u{7}advisor".to_owned(),
+        "policy.vip_plan.name",
+        "must not contain control characters such as line breaks, tabs or NUL (found U+0007 at character 7)",
+    );
     rejects(
         |p| p.key_plan.response_time = Duration::ZERO,
         "policy.key_plan.response_time",
