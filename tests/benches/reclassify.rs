@@ -745,8 +745,14 @@ async fn main() {
         let (third, busy) = reclassify_probed(&app, &targets).await;
         print_run(backend, &format!("3 clock +{ADVANCE_DAYS} days, with Gets"), n, &third);
         let get_ratio = millis(busy.quantile(0.99)) / millis(idle.quantile(0.99));
-        println!("{backend:?}: GetCustomer at {PROBE_RATE}/s, idle:       {}", idle.describe());
-        println!("{backend:?}: GetCustomer at {PROBE_RATE}/s, during run 3: {}", busy.describe());
+        println!(
+            "{backend:?}: GetCustomer at {PROBE_RATE}/s, idle:       {}",
+            idle.describe()
+        );
+        println!(
+            "{backend:?}: GetCustomer at {PROBE_RATE}/s, during run 3: {}",
+            busy.describe()
+        );
         println!("{backend:?}: Get p99 during a run / idle: {get_ratio:.2}x (goal at most 2x, no failures)");
 
         let rules = set_based(&policy, app.clock.now());
@@ -771,7 +777,16 @@ async fn main() {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        results.push((backend, first, second, third, elapsed, ratio, get_ratio, busy.failures.len()));
+        results.push((
+            backend,
+            first,
+            second,
+            third,
+            elapsed,
+            ratio,
+            get_ratio,
+            busy.failures.len(),
+        ));
 
         db.close().await.ok();
         app.stop().await.unwrap();

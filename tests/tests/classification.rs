@@ -843,14 +843,17 @@ async fn money_sums_saturate_and_runs_report_the_customer(backend: crm_tests::Ba
     let summary = reclassify(&app).await;
     assert_eq!(summary.processed, 3, "{summary:?}");
     assert_eq!(summary.revenue_out_of_range, 1, "{summary:?}");
-    assert_eq!(summary.revenue_out_of_range_customers, [inflated.name.clone()]);
+    assert_eq!(summary.revenue_out_of_range_customers, [inflated.name.as_str()]);
 
     // Time moves on: the others are still re-classified by the run, the inflated one reported.
     app.clock.advance(TimeDelta::days(200));
     let summary = reclassify(&app).await;
     assert_eq!(summary.processed, 3, "{summary:?}");
-    assert!(summary.changed >= 2, "the ordinary and inflated customers went dormant: {summary:?}");
-    assert_eq!(summary.revenue_out_of_range_customers, [inflated.name.clone()]);
+    assert!(
+        summary.changed >= 2,
+        "the ordinary and inflated customers went dormant: {summary:?}"
+    );
+    assert_eq!(summary.revenue_out_of_range_customers, [inflated.name.as_str()]);
     assert_eq!(lifecycle(&get(&app, &ordinary.name).await), pb::LifecycleStage::Dormant);
     assert_eq!(lifecycle(&get(&app, &inflated.name).await), pb::LifecycleStage::Dormant);
     let scrape = app.scrape_metrics().await;
@@ -863,9 +866,14 @@ async fn money_sums_saturate_and_runs_report_the_customer(backend: crm_tests::Ba
 
     // Refunds bring the sum back within range from the other side of the limit.
     for i in 0..10 {
-        record(&mut rep, &inflated.name, &format!("refund-{i}"), exact(-999_999_999_999, -999_999_000))
-            .await
-            .unwrap_or_else(|status| panic!("refund {i}: {status:?}"));
+        record(
+            &mut rep,
+            &inflated.name,
+            &format!("refund-{i}"),
+            exact(-999_999_999_999, -999_999_000),
+        )
+        .await
+        .unwrap_or_else(|status| panic!("refund {i}: {status:?}"));
     }
     let summary = reclassify(&app).await;
     assert_eq!(summary.revenue_out_of_range, 0, "{summary:?}");

@@ -93,7 +93,9 @@ struct Rows {
 fn take<T: Into<sea_orm::Value>>(value: &mut sea_orm::ActiveValue<T>, column: &str) -> Result<T, DbErr> {
     match std::mem::take(value) {
         Set(v) => Ok(v),
-        _ => Err(DbErr::Custom(format!("the batch writer expected column {column} to be set"))),
+        _ => Err(DbErr::Custom(format!(
+            "the batch writer expected column {column} to be set"
+        ))),
     }
 }
 
@@ -116,13 +118,16 @@ impl Rows {
                 .push(take(&mut row.last_purchase_time, "last_purchase_time")?);
             rows.rank_tier.push(take(&mut row.rank_tier, "rank_tier")?);
             rows.value_tier.push(take(&mut row.value_tier, "value_tier")?);
-            rows.lifecycle_stage.push(take(&mut row.lifecycle_stage, "lifecycle_stage")?);
+            rows.lifecycle_stage
+                .push(take(&mut row.lifecycle_stage, "lifecycle_stage")?);
             rows.behaviour.push(take(&mut row.behaviour, "behaviour")?);
             rows.size_segment.push(take(&mut row.size_segment, "size_segment")?);
             rows.grade.push(take(&mut row.grade, "grade")?);
             rows.score.push(take(&mut row.score, "score")?);
-            rows.policy_version.push(take(&mut row.policy_version, "policy_version")?);
-            rows.classification.push(take(&mut row.classification, "classification")?);
+            rows.policy_version
+                .push(take(&mut row.policy_version, "policy_version")?);
+            rows.classification
+                .push(take(&mut row.classification, "classification")?);
             if row.is_changed() {
                 return Err(DbErr::Custom(
                     "set_classification_columns sets a column the batch writer does not write".to_owned(),
@@ -196,8 +201,23 @@ fn map_err(error: sqlx::Error) -> DbErr {
 /// The PostgreSQL statement: see the module documentation.
 fn postgres_sql() -> String {
     let types = [
-        "text", "bigint", "bigint", "timestamptz", "integer", "bigint", "timestamptz", "timestamptz", "text", "text",
-        "text", "text", "text", "text", "smallint", "bigint", "text",
+        "text",
+        "bigint",
+        "bigint",
+        "timestamptz",
+        "integer",
+        "bigint",
+        "timestamptz",
+        "timestamptz",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "smallint",
+        "bigint",
+        "text",
     ];
     let arrays = types
         .iter()

@@ -15,8 +15,8 @@ use crm_domain::{
     access::Authorizer,
     caller::Caller,
     classification::{
-        Classifier, HistoryId, HistorySource, InteractionId, NewPurchase, OrderRef, PolicyVersion, PolicyVersionId, Purchase,
-        activity::MAX_NOTE_CHARS, record::ClassOverride,
+        Classifier, HistoryId, HistorySource, InteractionId, NewPurchase, OrderRef, PolicyVersion, PolicyVersionId,
+        Purchase, activity::MAX_NOTE_CHARS, record::ClassOverride,
     },
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},

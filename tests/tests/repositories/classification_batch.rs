@@ -38,7 +38,7 @@ fn customer(i: usize) -> Customer {
         employee_count: None,
         region: None,
         needs: Needs::default(),
-        key_account: i % 7 == 0,
+        key_account: i.is_multiple_of(7),
         churned: false,
         owner: None,
         department: None,
@@ -113,9 +113,17 @@ async fn a_batch_write_skips_customers_written_meanwhile(backend: Backend) {
 
     for i in moved {
         let kept = customers.find(&stored[i].id).await.unwrap().unwrap();
-        assert_eq!(kept.profile.display_name.as_str(), "Renamed Meanwhile", "not overwritten");
+        assert_eq!(
+            kept.profile.display_name.as_str(),
+            "Renamed Meanwhile",
+            "not overwritten"
+        );
         assert!(kept.classification.is_none(), "the batch did not write it");
-        assert_eq!(history_of(&store, &stored[i].id).await, 0, "no history for a lost write");
+        assert_eq!(
+            history_of(&store, &stored[i].id).await,
+            0,
+            "no history for a lost write"
+        );
     }
     for i in [0, 1, CUSTOMERS / 2, CUSTOMERS - 1] {
         let written = customers.find(&stored[i].id).await.unwrap().unwrap();
@@ -129,7 +137,11 @@ async fn a_batch_write_skips_customers_written_meanwhile(backend: Backend) {
         .list_history(&HistoryQuery::default(), u32::try_from(CUSTOMERS * 6).unwrap())
         .await
         .unwrap();
-    assert_eq!(all.len(), (CUSTOMERS - moved.len()) * 6, "history of exactly the written ones");
+    assert_eq!(
+        all.len(),
+        (CUSTOMERS - moved.len()) * 6,
+        "history of exactly the written ones"
+    );
 
     // Writing the same batch again changes nothing: every expected version is stale now.
     let again = store.write_classifications(&writes, &history).await.unwrap();
@@ -182,7 +194,11 @@ async fn window_sums_saturate(backend: Backend) {
     assert!(revenue(&ids[0]).is_saturated());
     assert_eq!(revenue(&ids[1]), Money::from_micros(-Money::MAX_SUM.micros()));
     assert!(revenue(&ids[1]).is_saturated());
-    assert_eq!(revenue(&ids[2]), Money::from_micros(3 * Money::MAX_AMOUNT.micros()), "exact below the limit");
+    assert_eq!(
+        revenue(&ids[2]),
+        Money::from_micros(3 * Money::MAX_AMOUNT.micros()),
+        "exact below the limit"
+    );
     assert_eq!(revenue(&ids[3]), Money::from_micros(-4_500_003), "refunds sum exactly");
     assert_eq!(sums.iter().find(|(i, _)| *i == ids[0]).unwrap().1.orders, 10);
 }

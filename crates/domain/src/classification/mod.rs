@@ -18,8 +18,8 @@ pub use record::{
     Rfm, plan_for,
 };
 pub use service::{
-    ClassificationService, Classifier, MAX_REPORTED_CUSTOMERS, NewPurchase, PolicyPreview, PreviewSample, ReclassifyProgress,
-    ReclassifyReport, RecordedPurchase,
+    ClassificationService, Classifier, MAX_REPORTED_CUSTOMERS, NewPurchase, PolicyPreview, PreviewSample,
+    ReclassifyProgress, ReclassifyReport, RecordedPurchase,
 };
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ pub struct PreviewSample {
 }
 
 /// How many customers a batch run reads and writes at once.
-pub const BATCH_SIZE: u32 = 500;
+pub const BATCH_SIZE: u32 = 1000;
 
 /// A batch run gives way to other tasks after classifying this many customers.
 const YIELD_EVERY: usize = 64;
@@ -783,8 +783,7 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         };
         let mut out_of_range = Vec::new();
         let mut batch = self.customers_with_window(classifier, None).await?;
-        loop {
-            let Some((last, _)) = batch.last() else { break };
+        while let Some((last, _)) = batch.last() {
             let after = last.id.clone();
             counters.processed += batch.len() as u64;
             let mut writes = Vec::new();

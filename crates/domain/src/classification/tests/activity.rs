@@ -133,7 +133,10 @@ fn revenue_saturates_at_the_limit_of_a_sum_both_ways() {
 #[test]
 fn purchase_amounts_are_checked() {
     assert_eq!(Purchase::check_amount(Money::from_micros(1)), Ok(Money::from_micros(1)));
-    assert_eq!(Purchase::check_amount(Money::from_micros(-1)), Ok(Money::from_micros(-1)));
+    assert_eq!(
+        Purchase::check_amount(Money::from_micros(-1)),
+        Ok(Money::from_micros(-1))
+    );
     assert_eq!(Purchase::check_amount(Money::MAX_AMOUNT), Ok(Money::MAX_AMOUNT));
     let largest_refund = Money::from_micros(-Money::MAX_AMOUNT.micros());
     assert_eq!(Purchase::check_amount(largest_refund), Ok(largest_refund));
