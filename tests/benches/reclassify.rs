@@ -14,6 +14,11 @@
 //! 3. a run after moving the server's clock 200 days ahead (purchases age out of the window,
 //!    customers go dormant): time-driven changes.
 //!
+//! Gets during a run: before run 3, one client calls GetCustomer on seeded customers at a fixed
+//! pace (`PROBE_RATE` per second, one call at a time) for `PROBE_IDLE` with nothing else
+//! running, and then again throughout run 3; the report compares the p50/p99/max latencies and
+//! counts failed calls (the goal: p99 during the run within 2x of idle, no failures).
+//!
 //! Memory: the process's `VmRSS` is sampled every 20 ms during each run (and `VmHWM`, reset
 //! before the run, is consulted too); the report gives the growth over the RSS just before the
 //! run and the absolute peak. The server runs in this process, so that is the server's memory
@@ -28,6 +33,9 @@
 //! overrides or RFM details, and does not recompute the window sums (it trusts the stored
 //! aggregates): it is the lower bound of "the same work done in the database". Before it runs,
 //! the same CASE expressions are compared with what the server stored, as a cross-check.
+//!
+//! The ratio reported is the baseline's time over run 1's (1.0 would be as fast as the one
+//! UPDATE; the goal is at least 0.5).
 //!
 //! N comes from `CRM_BENCH_CUSTOMERS` (default 100,000; 1,000,000 works).
 //!
@@ -63,8 +71,14 @@ const MAX_PURCHASES: u64 = 5;
 const HISTORY_DAYS: i64 = 730;
 /// How far the clock moves before the third run.
 const ADVANCE_DAYS: i64 = 200;
-/// The server's batch size (`crm_domain::classification::BATCH_SIZE`), for per-batch figures.
-const BATCH: u64 = 500;
+/// The server's batch size, for per-batch figures.
+const BATCH: u64 = crm_domain::classification::service::BATCH_SIZE as u64;
+/// GetCustomer calls per second of the latency probe.
+const PROBE_RATE: u64 = 200;
+/// How long the probe measures an idle server.
+const PROBE_IDLE: Duration = Duration::from_secs(5);
+/// Every this many seeded customers one is a probe target.
+const PROBE_EVERY: u64 = 97;
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
 /// Job titles of seeded contacts, and whether the default policy's keywords make them EXECUTIVE.
@@ -140,8 +154,10 @@ fn v(value: impl Into<Value>) -> Expr {
     Expr::val(value)
 }
 
-/// Seeds `n` customers and their purchases; returns the number of purchases.
-async fn seed(db: &DatabaseConnection, n: u64, now: DateTime<Utc>, window_days: u32) -> u64 {
+/// Seeds `n` customers and their purchases; returns the number of purchases and the names of
+/// every `PROBE_EVERY`th customer.
+async fn seed(db: &DatabaseConnection, n: u64, now: DateTime<Utc>, window_days: u32) -> (u64, Vec<String>) {
+    let mut probe_targets = Vec::new();
     let window_start = now - TimeDelta::days(i64::from(window_days));
     let mut rng = Rng(0x5EED_C0FF_EE15_BE7C);
     let mut total_purchases = 0u64;
@@ -170,6 +186,9 @@ async fn seed(db: &DatabaseConnection, n: u64, now: DateTime<Utc>, window_days: 
         let mut rows = Vec::new();
         for i in start..end {
             let id = uuid::Uuid::now_v7().to_string();
+            if i % PROBE_EVERY == 0 {
+                probe_targets.push(format!("customers/{id}"));
+            }
             let bought = purchases(&mut rng, now);
             let (mut orders, mut revenue) = (0i32, 0i64);
             let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
@@ -244,7 +263,7 @@ async fn seed(db: &DatabaseConnection, n: u64, now: DateTime<Utc>, window_days: 
         txn.commit().await.expect("commit seeding transaction");
         start = end;
     }
-    total_purchases
+    (total_purchases, probe_targets)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,6 +447,89 @@ fn print_run(backend: Backend, label: &str, n: u64, run: &Run) {
             mib(run.memory.peak)
         ),
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// GetCustomer latency while a run goes on
+
+/// The latencies of the probe's calls and how many failed (with their codes).
+struct Probe {
+    latencies: Vec<Duration>,
+    failures: Vec<tonic::Code>,
+}
+
+impl Probe {
+    fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        sorted
+            .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} calls, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed{}",
+            self.latencies.len() + self.failures.len(),
+            millis(self.quantile(0.5)),
+            millis(self.quantile(0.99)),
+            millis(self.quantile(1.0)),
+            self.failures.len(),
+            if self.failures.is_empty() {
+                String::new()
+            } else {
+                format!(" ({:?})", self.failures)
+            }
+        )
+    }
+}
+
+/// Calls GetCustomer on `targets` in turn, `PROBE_RATE` times a second, until `stop` is set.
+async fn probe(app: &TestApp, targets: &[String], stop: Arc<AtomicBool>) -> Probe {
+    let mut client = app.customers.clone();
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / PROBE_RATE));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut result = Probe {
+        latencies: Vec::new(),
+        failures: Vec::new(),
+    };
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        let name = targets[i % targets.len()].clone();
+        i += 1;
+        let started = Instant::now();
+        match client.get_customer(pb::GetCustomerRequest { name }).await {
+            Ok(_) => result.latencies.push(started.elapsed()),
+            Err(status) => result.failures.push(status.code()),
+        }
+    }
+    result
+}
+
+/// The probe over `PROBE_IDLE` with nothing else going on.
+async fn probe_idle(app: &TestApp, targets: &[String]) -> Probe {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (probed, ()) = tokio::join!(probe(app, targets, Arc::clone(&stop)), async {
+        tokio::time::sleep(PROBE_IDLE).await;
+        stop.store(true, Ordering::Relaxed);
+    });
+    probed
+}
+
+/// A timed run with the probe going on throughout.
+async fn reclassify_probed(app: &TestApp, targets: &[String]) -> (Run, Probe) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (run, probed) = tokio::join!(
+        async {
+            let run = reclassify(app).await;
+            stop.store(true, Ordering::Relaxed);
+            run
+        },
+        probe(app, targets, Arc::clone(&stop))
+    );
+    (run, probed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -623,7 +725,7 @@ async fn main() {
         let db = sea_orm::Database::connect(options).await.expect("connect for seeding");
 
         let seeding = Instant::now();
-        let bought = seed(&db, n, app.clock.now(), policy.window_days).await;
+        let (bought, targets) = seed(&db, n, app.clock.now(), policy.window_days).await;
         if backend == Backend::Postgres {
             // As autovacuum would soon after a bulk load.
             db.execute_unprepared("ANALYZE").await.expect("ANALYZE");
@@ -639,8 +741,19 @@ async fn main() {
         let second = reclassify(&app).await;
         print_run(backend, "2 again (nothing changes)", n, &second);
         app.clock.advance(TimeDelta::days(ADVANCE_DAYS));
-        let third = reclassify(&app).await;
-        print_run(backend, &format!("3 clock +{ADVANCE_DAYS} days"), n, &third);
+        let idle = probe_idle(&app, &targets).await;
+        let (third, busy) = reclassify_probed(&app, &targets).await;
+        print_run(backend, &format!("3 clock +{ADVANCE_DAYS} days, with Gets"), n, &third);
+        let get_ratio = millis(busy.quantile(0.99)) / millis(idle.quantile(0.99));
+        println!(
+            "{backend:?}: GetCustomer at {PROBE_RATE}/s, idle:       {}",
+            idle.describe()
+        );
+        println!(
+            "{backend:?}: GetCustomer at {PROBE_RATE}/s, during run 3: {}",
+            busy.describe()
+        );
+        println!("{backend:?}: Get p99 during a run / idle: {get_ratio:.2}x (goal at most 2x, no failures)");
 
         let rules = set_based(&policy, app.clock.now());
         let differ = disagreements(&db, &rules).await;
@@ -654,16 +767,26 @@ async fn main() {
             written,
             "-",
         );
-        let ratio = first.elapsed.as_secs_f64() / elapsed.as_secs_f64();
+        let ratio = elapsed.as_secs_f64() / first.elapsed.as_secs_f64();
         println!(
-            "{backend:?}: ratio run 1 / baseline {ratio:.1}x; server rows vs. set-based rules, differing per column: {}",
+            "{backend:?}: ratio baseline / run 1 {ratio:.2} (goal at least 0.5); server rows vs. set-based rules, \
+             differing per column: {}",
             differ
                 .iter()
                 .map(|(column, count)| format!("{column} {count}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        results.push((backend, first, second, third, elapsed, ratio));
+        results.push((
+            backend,
+            first,
+            second,
+            third,
+            elapsed,
+            ratio,
+            get_ratio,
+            busy.failures.len(),
+        ));
 
         db.close().await.ok();
         app.stop().await.unwrap();
@@ -671,10 +794,18 @@ async fn main() {
 
     println!("\nSummary, N = {n} customers, batches of {BATCH}:");
     println!(
-        "{:<10} {:>12} {:>12} {:>12} {:>12} {:>16} {:>16}",
-        "backend", "run 1 c/s", "run 2 c/s", "run 3 c/s", "UPDATE c/s", "run 1 / UPDATE", "max RSS growth"
+        "{:<10} {:>10} {:>12} {:>12} {:>12} {:>12} {:>16} {:>16} {:>16}",
+        "backend",
+        "run 1",
+        "run 1 c/s",
+        "run 2 c/s",
+        "run 3 c/s",
+        "UPDATE c/s",
+        "UPDATE / run 1",
+        "Get p99 run/idle",
+        "max RSS growth"
     );
-    for (backend, first, second, third, baseline, ratio) in &results {
+    for (backend, first, second, third, baseline, ratio, get_ratio, get_failures) in &results {
         let rate = |d: Duration| n as f64 / d.as_secs_f64();
         let growth = [first, second, third]
             .iter()
@@ -682,13 +813,15 @@ async fn main() {
             .max()
             .unwrap_or(0);
         println!(
-            "{:<10} {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>15.1}x {:>12.1} MiB",
+            "{:<10} {:>8.2} s {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>16.2} {:>16} {:>12.1} MiB",
             format!("{backend:?}"),
+            first.elapsed.as_secs_f64(),
             rate(first.elapsed),
             rate(second.elapsed),
             rate(third.elapsed),
             rate(*baseline),
             ratio,
+            format!("{get_ratio:.2}x, {get_failures} failed"),
             mib(growth),
         );
     }

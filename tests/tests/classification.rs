@@ -748,6 +748,210 @@ async fn the_schedule_moves_customers_as_time_passes(backend: crm_tests::Backend
 
 crm_tests::on_both_backends!(the_schedule_moves_customers_as_time_passes);
 
+/// `units` and `nanos` in USD.
+fn exact(units: i64, nanos: i32) -> Money {
+    Money {
+        currency_code: "USD".to_owned(),
+        units,
+        nanos,
+    }
+}
+
+/// The largest amount one purchase may have: 999,999,999,999.999999.
+fn largest() -> Money {
+    exact(999_999_999_999, 999_999_000)
+}
+
+async fn record(
+    classification: &mut crm_tests::ClassificationClient,
+    customer: &str,
+    order: &str,
+    amount: Money,
+) -> Result<pb::RecordPurchaseResponse, tonic::Status> {
+    classification
+        .record_purchase(pb::RecordPurchaseRequest {
+            customer: customer.to_owned(),
+            order_ref: order.to_owned(),
+            amount: Some(amount),
+            occur_time: Some(ts(Utc::now())),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn window_revenue(customer: &pb::Customer) -> (i64, i32) {
+    let revenue = customer
+        .activity
+        .as_ref()
+        .and_then(|a| a.window_revenue.as_ref())
+        .expect("window revenue");
+    (revenue.units, revenue.nanos)
+}
+
+/// Issue 12 item 1: a sales rep records ten purchases of the largest amount on a customer it
+/// owns. Each is accepted; the window revenue saturates at 9,223,372,036,854.775807 instead of
+/// overflowing in the database, and ClassifyCustomer, PreviewPolicy and ReclassifyCustomers
+/// keep working for everyone: the run classifies every customer and reports the one at the
+/// limit (summary and metric).
+async fn money_sums_saturate_and_runs_report_the_customer(backend: crm_tests::Backend) {
+    let Some(app) = TestApp::spawn_with_metrics(backend, |_| {}).await else {
+        return;
+    };
+    let rep_key = principal_with_key(&app, "rep", "sales", "sales_rep", pb::Scope::Own).await;
+    let mut rep = app.classification_as(Some(&rep_key));
+    let mut owned = organization("Inflated Ltd");
+    owned.owner = "principals/rep".to_owned();
+    let inflated = create(&app, owned).await;
+    let ordinary = create(&app, organization("Ordinary GmbH")).await;
+    let quiet = create(&app, organization("Quiet SA")).await;
+    purchase(&app, &ordinary.name, "o-1", 20_000, 10).await;
+
+    let mut last = None;
+    for i in 0..10 {
+        let recorded = record(&mut rep, &inflated.name, &format!("huge-{i}"), largest())
+            .await
+            .unwrap_or_else(|status| panic!("purchase {i} of the largest amount: {status:?}"));
+        last = recorded.customer;
+    }
+    let last = last.unwrap();
+    assert_eq!(window_revenue(&last), (9_223_372_036_854, 775_807_000), "saturated");
+    assert_eq!(value_tier(&last), pb::ValueTier::High);
+    assert_eq!(last.activity.as_ref().unwrap().window_order_count, 10);
+
+    let mut admin = app.classification.clone();
+    for name in [&inflated.name, &ordinary.name, &quiet.name] {
+        let classified = admin
+            .classify_customer(pb::ClassifyCustomerRequest { name: name.clone() })
+            .await
+            .unwrap_or_else(|status| panic!("ClassifyCustomer {name}: {status:?}"))
+            .into_inner();
+        if *name == inflated.name {
+            assert_eq!(window_revenue(&classified), (9_223_372_036_854, 775_807_000));
+            assert_eq!(value_tier(&classified), pb::ValueTier::High);
+        }
+    }
+    let preview = admin
+        .preview_policy(pb::PreviewPolicyRequest {
+            candidate: Some(pb::preview_policy_request::Candidate::Version("policies/1".to_owned())),
+            sample_size: 3,
+        })
+        .await
+        .expect("PreviewPolicy")
+        .into_inner();
+    assert_eq!(preview.customers_evaluated, 3);
+
+    let summary = reclassify(&app).await;
+    assert_eq!(summary.processed, 3, "{summary:?}");
+    assert_eq!(summary.revenue_out_of_range, 1, "{summary:?}");
+    assert_eq!(summary.revenue_out_of_range_customers, [inflated.name.as_str()]);
+
+    // Time moves on: the others are still re-classified by the run, the inflated one reported.
+    app.clock.advance(TimeDelta::days(200));
+    let summary = reclassify(&app).await;
+    assert_eq!(summary.processed, 3, "{summary:?}");
+    assert!(
+        summary.changed >= 2,
+        "the ordinary and inflated customers went dormant: {summary:?}"
+    );
+    assert_eq!(summary.revenue_out_of_range_customers, [inflated.name.as_str()]);
+    assert_eq!(lifecycle(&get(&app, &ordinary.name).await), pb::LifecycleStage::Dormant);
+    assert_eq!(lifecycle(&get(&app, &inflated.name).await), pb::LifecycleStage::Dormant);
+    let scrape = app.scrape_metrics().await;
+    assert_eq!(scrape.expect("crm_classification_runs_total{outcome=\"ok\"}"), 2.0);
+    assert_eq!(
+        scrape.expect("crm_classification_customers_revenue_out_of_range_total"),
+        2.0,
+        "once per run"
+    );
+
+    // Refunds bring the sum back within range from the other side of the limit.
+    for i in 0..10 {
+        record(
+            &mut rep,
+            &inflated.name,
+            &format!("refund-{i}"),
+            exact(-999_999_999_999, -999_999_000),
+        )
+        .await
+        .unwrap_or_else(|status| panic!("refund {i}: {status:?}"));
+    }
+    let summary = reclassify(&app).await;
+    assert_eq!(summary.revenue_out_of_range, 0, "{summary:?}");
+    assert_eq!(window_revenue(&get(&app, &inflated.name).await), (0, 0));
+}
+
+crm_tests::on_both_backends!(money_sums_saturate_and_runs_report_the_customer);
+
+/// Issue 12 item 8: a zero amount is INVALID_ARGUMENT on `amount`; amounts have at most 6
+/// decimal places (as the proto says, and as the domain's micros hold), so 0.000001 is kept
+/// exactly, a seventh decimal is refused on `amount.nanos`, and 10^12 units on `amount.units`.
+async fn purchase_amounts_are_checked_as_the_proto_says(app: TestApp) {
+    let customer = create(&app, organization("Precise Customer")).await;
+    let mut classification = app.classification.clone();
+
+    let refused = record(&mut classification, &customer.name, "zero", exact(0, 0))
+        .await
+        .expect_err("a zero amount");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let found = crm_tests::violations(&refused);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "amount");
+    assert!(found[0].1.contains("zero"), "{found:?}");
+
+    let recorded = record(&mut classification, &customer.name, "micro", exact(12, 345_678_000))
+        .await
+        .expect("six decimal places");
+    let amount = recorded.purchase.unwrap().amount.unwrap();
+    assert_eq!((amount.units, amount.nanos), (12, 345_678_000));
+    assert_eq!(window_revenue(recorded.customer.as_ref().unwrap()), (12, 345_678_000));
+    let smallest = record(&mut classification, &customer.name, "one-micro", exact(0, 1_000))
+        .await
+        .expect("0.000001");
+    assert_eq!(smallest.purchase.unwrap().amount.unwrap().nanos, 1_000);
+    record(&mut classification, &customer.name, "largest", largest())
+        .await
+        .expect("999,999,999,999.999999");
+
+    for (amount, field) in [
+        (exact(12, 345_678_900), "amount.nanos"),
+        (exact(0, 1), "amount.nanos"),
+        (exact(1_000_000_000_000, 0), "amount.units"),
+        (exact(-1_000_000_000_000, 0), "amount.units"),
+    ] {
+        let refused = record(&mut classification, &customer.name, "bad", amount.clone())
+            .await
+            .expect_err("out of the contract's range");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{amount:?}");
+        assert_eq!(crm_tests::violated_fields(&refused), [field], "{amount:?}");
+    }
+
+    // A policy threshold takes six decimal places too.
+    let mut policy = app
+        .classification
+        .clone()
+        .get_policy(pb::GetPolicyRequest {
+            name: "policies/active".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.value_medium_min = Some(exact(10_000, 123_456_000));
+    let created = app
+        .classification
+        .clone()
+        .create_policy_version(pb::CreatePolicyVersionRequest {
+            policy: Some(policy),
+            ..Default::default()
+        })
+        .await
+        .expect("a threshold with six decimals")
+        .into_inner();
+    let stored = created.policy.unwrap().value_medium_min.unwrap();
+    assert_eq!((stored.units, stored.nanos), (10_000, 123_456_000));
+}
+
 e2e!(
     permissions_follow_roles_and_scopes,
     interactions_are_recorded_and_listed,
@@ -756,4 +960,5 @@ e2e!(
     policy_preview_then_activation,
     override_survives_a_run_and_lapses,
     grade_limited_binding_hides_vips,
+    purchase_amounts_are_checked_as_the_proto_says,
 );

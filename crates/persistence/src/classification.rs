@@ -181,6 +181,10 @@ fn history_from_row(row: classification_history::Model) -> Result<HistoryEntry, 
     })
 }
 
+/// Window revenue is summed as `amount / REVENUE_SPLIT` and `amount % REVENUE_SPLIT` (both
+/// truncate towards zero on both databases, so `amount` = high × split + low exactly).
+const REVENUE_SPLIT: i64 = 1_000_000_000;
+
 /// The customers column a dimension's value is stored in.
 fn dimension_column(dimension: Dimension) -> customer::Column {
     match dimension {
@@ -504,25 +508,9 @@ impl ClassificationRepository for SqlClassificationRepository {
         batch: &[(Customer, Version)],
         history: &[HistoryEntry],
     ) -> Result<Vec<CustomerId>, CustomerError> {
-        async {
-            let txn = self.db.connection().begin().await?;
-            let mut conflicted = Vec::new();
-            for (customer, expected) in batch {
-                if !write_if_current(&txn, customer, *expected).await? {
-                    conflicted.push(customer.id.clone());
-                }
-            }
-            let kept: Vec<HistoryEntry> = history
-                .iter()
-                .filter(|h| !conflicted.contains(&h.customer))
-                .cloned()
-                .collect();
-            append_history(&txn, &kept).await?;
-            txn.commit().await?;
-            Ok::<_, DbErr>(conflicted)
-        }
-        .await
-        .map_err(unexpected)
+        crate::batch::write_batch(&self.db, batch, history)
+            .await
+            .map_err(unexpected)
     }
 
     async fn count_live(&self) -> Result<u64, CustomerError> {
@@ -561,14 +549,30 @@ impl ClassificationRepository for SqlClassificationRepository {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
-        let rows: Vec<(String, i64, i64)> = purchase::Entity::find()
+        // Revenue is summed in two parts that cannot overflow a 64-bit sum (SQLite fails with
+        // "integer overflow", PostgreSQL's cast with "bigint out of range"): the whole
+        // thousands of units and the rest, each below 10^9 in absolute value for any stored
+        // amount below 10^18 micros, so a customer would need 9 × 10^9 purchases in the window
+        // to overflow either. Rust adds them up in 128 bits and saturates (see `Money`).
+        let rows: Vec<(String, i64, i64, i64)> = purchase::Entity::find()
             .select_only()
             .column(purchase::Column::CustomerId)
             .column_as(
                 Expr::cust("CAST(SUM(CASE WHEN purchases.amount_micros > 0 THEN 1 ELSE 0 END) AS BIGINT)"),
                 "orders",
             )
-            .column_as(Expr::cust("CAST(SUM(purchases.amount_micros) AS BIGINT)"), "revenue")
+            .column_as(
+                Expr::cust(format!(
+                    "CAST(SUM(purchases.amount_micros / {REVENUE_SPLIT}) AS BIGINT)"
+                )),
+                "revenue_high",
+            )
+            .column_as(
+                Expr::cust(format!(
+                    "CAST(SUM(purchases.amount_micros % {REVENUE_SPLIT}) AS BIGINT)"
+                )),
+                "revenue_low",
+            )
             .filter(purchase::Column::CustomerId.is_in(ids))
             .filter(purchase::Column::OccurTime.gte(window_start))
             .group_by(purchase::Column::CustomerId)
@@ -577,12 +581,14 @@ impl ClassificationRepository for SqlClassificationRepository {
             .await
             .map_err(unexpected)?;
         rows.into_iter()
-            .map(|(id, orders, revenue)| {
+            .map(|(id, orders, high, low)| {
                 Ok((
                     CustomerId::parse(&id).map_err(|e| corrupt("purchase", e))?,
                     WindowSums {
                         orders: u32::try_from(orders).unwrap_or(u32::MAX),
-                        revenue: Money::from_micros(revenue),
+                        revenue: Money::saturating_from_sum(
+                            i128::from(high) * i128::from(REVENUE_SPLIT) + i128::from(low),
+                        ),
                     },
                 ))
             })
@@ -738,12 +744,14 @@ async fn deactivate_all<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
 const RECLASSIFY_LOCK_KEY: i64 = 0x43524D5245434C53;
 
 /// Held while a batch re-classification runs. On PostgreSQL it is a session advisory lock on
-/// one connection taken out of the pool, so that replicas sharing the database run one at a
-/// time; if the process dies the session ends and the lock goes with it. On SQLite one process
-/// owns the file, and the server's in-process lock is enough (this holds nothing).
+/// a connection of its own, opened with the pool's options but outside the pool (so a run
+/// holds no pool connection while it waits or runs, besides the one or two its batches use), so
+/// that replicas sharing the database run one at a time; if the process dies the session ends
+/// and the lock goes with it. On SQLite one process owns the file, and the server's in-process
+/// lock is enough (this holds nothing).
 #[derive(Debug)]
 pub struct ReclassificationLock {
-    connection: Option<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>,
+    connection: Option<sea_orm::sqlx::PgConnection>,
 }
 
 impl ReclassificationLock {
@@ -755,11 +763,16 @@ impl ReclassificationLock {
         if db.backend() != Backend::Postgres {
             return Ok(Self { connection: None });
         }
+        use sea_orm::sqlx::ConnectOptions as _;
         let pool = db.connection().get_postgres_connection_pool();
-        let mut connection = pool.acquire().await.map_err(CustomerError::unexpected)?;
+        let mut connection = pool
+            .connect_options()
+            .connect()
+            .await
+            .map_err(CustomerError::unexpected)?;
         sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(RECLASSIFY_LOCK_KEY)
-            .execute(&mut *connection)
+            .execute(&mut connection)
             .await
             .map_err(CustomerError::unexpected)?;
         Ok(Self {
@@ -792,27 +805,23 @@ impl ReclassificationLock {
         Ok(!got)
     }
 
-    /// Releases the lock and returns the connection to the pool.
+    /// Releases the lock and closes its connection.
     pub async fn release(mut self) {
         if let Some(mut connection) = self.connection.take() {
-            let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+            let _ = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(RECLASSIFY_LOCK_KEY)
-                .execute(&mut *connection)
+                .execute(&mut connection)
                 .await;
-            if unlocked.is_err() {
-                // Closing the session releases every lock it holds.
-                drop(connection.detach());
-            }
+            // Closing the session releases every lock it holds anyway.
+            let _ = sea_orm::sqlx::Connection::close(connection).await;
         }
     }
 }
 
 impl Drop for ReclassificationLock {
     fn drop(&mut self) {
-        // Not released (the run was cancelled): close the session, which releases the lock,
-        // rather than return a locked connection to the pool.
-        if let Some(connection) = self.connection.take() {
-            drop(connection.detach());
-        }
+        // Not released (the run was cancelled): dropping the connection closes the session,
+        // which releases the lock.
+        drop(self.connection.take());
     }
 }

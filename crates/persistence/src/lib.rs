@@ -20,6 +20,7 @@
 //! - `entity`: the sea-orm entities, private to this crate.
 
 pub mod access;
+mod batch;
 pub mod classification;
 pub mod customers;
 mod database;

@@ -14,8 +14,9 @@
 //! as `currency`). Parsing takes a [`MoneyCheck`], which holds that currency and remembers the
 //! first other currency a request sent, so that the handler can add the `CURRENCY_MISMATCH`
 //! error info (metadata `expected_currency` and `currency`) besides the field violations. The
-//! contract allows at most 4 decimal places (`nanos` a multiple of 100,000) and less than 10^12
-//! units in absolute value; the domain's [`Money`] holds micros, so such amounts convert exactly.
+//! contract allows at most 6 decimal places (`nanos` a multiple of 1,000) and less than 10^12
+//! units in absolute value ([`Money::MAX_AMOUNT`]); the domain's [`Money`] holds micros, so such
+//! amounts convert exactly.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -28,7 +29,7 @@ use crm_domain::{
         ActivitySummary, Behaviour, ClassChange, ClassOverride, ClassSource, ClassValue, Classification,
         ClassificationPolicy, Dimension, DimensionClass, Grade, HistoryEntry, HistorySource, Interaction,
         InteractionChannel, LifecycleStage, Money, PolicyPreview, PolicyVersion, PolicyVersionId, PreviewSample,
-        Purchase, RankTier, ReclassifyProgress, Rfm, ServicePlan, SizeSegment, ValueTier,
+        Purchase, RankTier, ReclassifyProgress, ReclassifyReport, Rfm, ServicePlan, SizeSegment, ValueTier,
     },
     customer::resource_name as customer_name,
     error::Violations,
@@ -289,8 +290,8 @@ const NANOS_PER_MICRO: i64 = 1_000;
 /// The largest `nanos` magnitude of a `google.type.Money`.
 const MAX_NANOS: i32 = 999_999_999;
 
-/// `nanos` must be a multiple of this: at most 4 decimal places.
-const NANOS_STEP: i32 = 100_000;
+/// `nanos` must be a multiple of this: at most 6 decimal places (micros, as [`Money`] holds).
+const NANOS_STEP: i32 = 1_000;
 
 /// Amounts must be less than this many units in absolute value.
 const MAX_UNITS_EXCLUSIVE: i64 = 1_000_000_000_000;
@@ -373,7 +374,7 @@ pub(crate) fn money_to_proto(money: Money, currency: &str) -> gtype::Money {
 ///   deployment's reporting currency (got {got})" (`got` is `none` for an empty code), and
 ///   `check` records the mismatch (and the code sent, the first one only);
 /// - `{path}.nanos` outside ±999,999,999, of the other sign than `units`, or not a multiple of
-///   100,000 (more than 4 decimal places);
+///   1,000 (more than 6 decimal places);
 /// - `{path}.units` of 10^12 or more in absolute value.
 ///
 /// `None` whenever a violation was recorded.
@@ -422,7 +423,7 @@ pub(crate) fn money_from_proto(
     } else if m.nanos % NANOS_STEP != 0 {
         v.add(
             format!("{path}.nanos"),
-            "must be a multiple of 100,000: amounts have at most 4 decimal places",
+            "must be a multiple of 1,000: amounts have at most 6 decimal places",
         );
         valid = false;
     }
@@ -932,10 +933,11 @@ pub(crate) fn progress_to_proto(progress: &ReclassifyProgress) -> pb::Reclassify
 
 /// The summary of a finished batch run that classified with `policy_version` and took `elapsed`.
 pub(crate) fn summary_to_proto(
-    progress: &ReclassifyProgress,
+    report: &ReclassifyReport,
     policy_version: i64,
     elapsed: Duration,
 ) -> pb::ReclassifySummary {
+    let progress = &report.counters;
     pb::ReclassifySummary {
         processed: int64(progress.processed),
         changed: int64(progress.changed),
@@ -943,6 +945,12 @@ pub(crate) fn summary_to_proto(
         policy_version,
         elapsed: Some(duration_to_proto(elapsed)),
         overrides_lapsed: int64(progress.overrides_lapsed),
+        revenue_out_of_range: int64(progress.revenue_out_of_range),
+        revenue_out_of_range_customers: report
+            .revenue_out_of_range
+            .iter()
+            .map(crm_domain::customer::resource_name)
+            .collect(),
     }
 }
 
@@ -983,6 +991,11 @@ mod tests {
             (-500_000, 0, -500_000_000),
             (0, 0, 0),
             (999_999_999_999_999_900, 999_999_999_999, 999_900_000),
+            // Six decimal places: one micro, and the largest amount.
+            (1, 0, 1_000),
+            (-10, 0, -10_000),
+            (999_999_999_999_999_999, 999_999_999_999, 999_999_000),
+            (-999_999_999_999_999_999, -999_999_999_999, -999_999_000),
         ] {
             let proto = money_to_proto(Money::from_micros(micros), EUR);
             assert_eq!(proto, money(units, nanos, EUR), "{micros}");
@@ -1045,7 +1058,8 @@ mod tests {
             (money(1, -1, EUR), "amount.nanos"),
             (money(-1, 1, EUR), "amount.nanos"),
             (money(0, 1_000_000_000, EUR), "amount.nanos"),
-            (money(0, 10_000, EUR), "amount.nanos"),
+            (money(0, 1_500, EUR), "amount.nanos"),
+            (money(0, 999, EUR), "amount.nanos"),
             (money(0, 1, EUR), "amount.nanos"),
             (money(1_000_000_000_000, 0, EUR), "amount.units"),
             (money(i64::MIN, 0, EUR), "amount.units"),
@@ -1264,6 +1278,7 @@ mod tests {
             total: 12,
             history_entries: 7,
             overrides_lapsed: 1,
+            revenue_out_of_range: 2,
         };
         assert_eq!(
             progress_to_proto(&progress),
@@ -1273,7 +1288,13 @@ mod tests {
                 total: 12
             }
         );
-        let summary = summary_to_proto(&progress, 3, Duration::from_millis(1500));
+        let report = ReclassifyReport {
+            counters: progress,
+            revenue_out_of_range: vec![crm_domain::customer::values::CustomerId::parse("acme").unwrap()],
+        };
+        let summary = summary_to_proto(&report, 3, Duration::from_millis(1500));
+        assert_eq!(summary.revenue_out_of_range, 2);
+        assert_eq!(summary.revenue_out_of_range_customers, ["customers/acme"]);
         assert_eq!(summary.history_entries, 7);
         assert_eq!(summary.overrides_lapsed, 1);
         assert_eq!(summary.policy_version, 3);

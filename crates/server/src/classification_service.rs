@@ -16,7 +16,7 @@ use crm_domain::{
     caller::Caller,
     classification::{
         Classifier, HistoryId, HistorySource, InteractionId, NewPurchase, OrderRef, PolicyVersion, PolicyVersionId,
-        activity::MAX_NOTE_CHARS, record::ClassOverride,
+        Purchase, activity::MAX_NOTE_CHARS, record::ClassOverride,
     },
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},
@@ -183,7 +183,8 @@ impl ClassificationApi for ClassificationGrpc {
         let customer = customer_name(&mut v, "customer", &req.customer);
         let order_ref = v.check("order_ref", OrderRef::parse(&req.order_ref));
         let mut money = MoneyCheck::new(self.state.currency());
-        let amount = money_from_proto(&mut v, "amount", req.amount.as_ref(), &mut money, true);
+        let amount = money_from_proto(&mut v, "amount", req.amount.as_ref(), &mut money, true)
+            .and_then(|amount| v.check("amount", Purchase::check_amount(amount)));
         let occurred_at = time_of(&mut v, "occur_time", req.occur_time.as_ref(), true);
         if let Some(t) = occurred_at
             && t > auth.now() + chrono::TimeDelta::seconds(FUTURE_SLACK_SECS)

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crm_domain::{
     classification::{
         ClassificationPolicy, ClassificationService, Classifier, HistorySource, PolicyVersion, ReclassifyProgress,
+        ReclassifyReport,
     },
     clock::Clock,
     customer::values::PrincipalName,
@@ -134,18 +135,13 @@ impl ClassificationState {
         schedule_source: HistorySource,
         actor: Option<&PrincipalName>,
         mut progress: impl FnMut(ReclassifyProgress) + Send,
-    ) -> Result<(ReclassifyProgress, Arc<PolicyVersion>), CustomerError> {
+    ) -> Result<(ReclassifyReport, Arc<PolicyVersion>), CustomerError> {
         let _local = self.runs.lock().await;
         let lock = ReclassificationLock::acquire(&self.db).await?;
         self.metrics.batch_started(0);
         let mut reported = ReclassifyProgress::default();
         let progress = |now: ReclassifyProgress| {
-            self.metrics.batch_progress(
-                now.processed.saturating_sub(reported.processed),
-                now.changed.saturating_sub(reported.changed),
-                now.processed,
-                now.total,
-            );
+            self.metrics.batch_progress(&now, &reported);
             reported = now;
             progress(now);
         };
@@ -162,15 +158,26 @@ impl ClassificationState {
             .await;
         lock.release().await;
         self.metrics.batch_finished(result.is_ok());
-        if let Ok(done) = &result {
+        if let Ok(report) = &result {
+            let done = &report.counters;
             tracing::info!(
                 processed = done.processed,
                 changed = done.changed,
                 history_entries = done.history_entries,
+                revenue_out_of_range = done.revenue_out_of_range,
                 policy_version = policy.version.get(),
                 elapsed_ms = started.elapsed().as_millis(),
                 "re-classification finished"
             );
+            if done.revenue_out_of_range > 0 {
+                let customers: Vec<&str> = report.revenue_out_of_range.iter().map(|id| id.as_str()).collect();
+                tracing::warn!(
+                    count = done.revenue_out_of_range,
+                    customers = ?customers,
+                    "customers with a window revenue at the limit of a sum (classified with the limit); \
+                     their purchase amounts are probably wrong"
+                );
+            }
         }
         result.map(|done| (done, policy))
     }

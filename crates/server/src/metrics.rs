@@ -11,6 +11,7 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use axum::{extract::State, http::header, response::IntoResponse, routing::get};
 use crm_api::code_name;
+use crm_domain::classification::ReclassifyProgress;
 use crm_persistence::Database;
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -74,6 +75,7 @@ pub(crate) struct Metrics {
     batch_runs: Family<OutcomeLabels, Counter>,
     batch_processed: Counter,
     batch_changed: Counter,
+    batch_out_of_range: Counter,
     batch_running: Gauge,
     batch_run_processed: Gauge,
     batch_run_total: Gauge,
@@ -133,6 +135,13 @@ impl Metrics {
             "Customers whose classification a batch re-classification run rewrote",
             batch_changed.clone(),
         );
+        let batch_out_of_range = Counter::default();
+        registry.register(
+            "crm_classification_customers_revenue_out_of_range",
+            "Customers a batch re-classification run found with a window revenue at the limit of a sum \
+             (classified with the saturated sum and listed in the run's summary), counted once per run",
+            batch_out_of_range.clone(),
+        );
         let batch_running = Gauge::default();
         registry.register(
             "crm_classification_run_in_progress",
@@ -162,6 +171,7 @@ impl Metrics {
             batch_runs,
             batch_processed,
             batch_changed,
+            batch_out_of_range,
             batch_running,
             batch_run_processed,
             batch_run_total,
@@ -207,13 +217,17 @@ impl Metrics {
         self.batch_run_total.set(i64::try_from(total).unwrap_or(i64::MAX));
     }
 
-    /// A batch of the run in progress was written: `processed` and `changed` customers more.
-    pub(crate) fn batch_progress(&self, processed: u64, changed: u64, processed_so_far: u64, total: u64) {
-        self.batch_processed.inc_by(processed);
-        self.batch_changed.inc_by(changed);
+    /// A batch of the run in progress was written: the run's counters went from `before` to
+    /// `now`.
+    pub(crate) fn batch_progress(&self, now: &ReclassifyProgress, before: &ReclassifyProgress) {
+        self.batch_processed
+            .inc_by(now.processed.saturating_sub(before.processed));
+        self.batch_changed.inc_by(now.changed.saturating_sub(before.changed));
+        self.batch_out_of_range
+            .inc_by(now.revenue_out_of_range.saturating_sub(before.revenue_out_of_range));
         self.batch_run_processed
-            .set(i64::try_from(processed_so_far).unwrap_or(i64::MAX));
-        self.batch_run_total.set(i64::try_from(total).unwrap_or(i64::MAX));
+            .set(i64::try_from(now.processed).unwrap_or(i64::MAX));
+        self.batch_run_total.set(i64::try_from(now.total).unwrap_or(i64::MAX));
     }
 
     /// The run in progress ended.

@@ -82,6 +82,25 @@ impl Purchase {
     pub fn is_order(&self) -> bool {
         self.amount.is_positive()
     }
+
+    /// Accepts `amount` as a purchase's (positive) or a refund's (negative): not zero, and at
+    /// most [`Money::MAX_AMOUNT`] (999,999,999,999.999999 units) in absolute value.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] saying what is wrong.
+    pub fn check_amount(amount: Money) -> Result<Money, InvalidValue> {
+        if amount == Money::ZERO {
+            return Err(InvalidValue(
+                "must not be zero: positive for a purchase, negative for a refund".to_owned(),
+            ));
+        }
+        if !amount.is_amount() {
+            return Err(InvalidValue(
+                "must be at most 999,999,999,999.999999 in absolute value".to_owned(),
+            ));
+        }
+        Ok(amount)
+    }
 }
 
 coded_enum!(

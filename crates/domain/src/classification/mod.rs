@@ -18,7 +18,8 @@ pub use record::{
     Rfm, plan_for,
 };
 pub use service::{
-    ClassificationService, Classifier, NewPurchase, PolicyPreview, PreviewSample, ReclassifyProgress, RecordedPurchase,
+    ClassificationService, Classifier, MAX_REPORTED_CUSTOMERS, NewPurchase, PolicyPreview, PreviewSample,
+    ReclassifyProgress, ReclassifyReport, RecordedPurchase,
 };
 
 #[cfg(test)]

@@ -13,14 +13,49 @@ use crate::{
 };
 
 /// An amount of money in the deployment's reporting currency, in millionths of its unit
-/// (micros), so that `google.type.Money`'s units and nanos convert exactly enough for revenue
-/// thresholds. Negative for refunds.
+/// (micros): at most 6 decimal places, so `google.type.Money` amounts whose `nanos` are a
+/// multiple of 1,000 convert exactly. Negative for refunds.
+///
+/// Bounds: one amount (a purchase, a refund, a policy threshold) is at most [`MAX_AMOUNT`]
+/// (999,999,999,999.999999 units) in absolute value; sums of amounts saturate at
+/// ±[`MAX_SUM`] (9,223,372,036,854.775807 units, the most `i64` micros hold). Every
+/// threshold is an amount, so a saturated sum is on the same side of every threshold as the
+/// true sum, and classifies the same (see ARCHITECTURE.md, "Money").
+///
+/// [`MAX_AMOUNT`]: Self::MAX_AMOUNT
+/// [`MAX_SUM`]: Self::MAX_SUM
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(i64);
 
 impl Money {
     /// Nothing.
     pub const ZERO: Self = Self(0);
+
+    /// The largest amount of one purchase, refund or threshold, in absolute value:
+    /// 999,999,999,999.999999 units (just under 10^12).
+    pub const MAX_AMOUNT: Self = Self(999_999_999_999_999_999);
+
+    /// The limit of a sum of amounts, in absolute value: 9,223,372,036,854.775807 units
+    /// (`i64::MAX` micros). Sums saturate here, above and below zero.
+    pub const MAX_SUM: Self = Self(i64::MAX);
+
+    /// Whether `self` is within ±[`MAX_AMOUNT`](Self::MAX_AMOUNT).
+    pub const fn is_amount(self) -> bool {
+        self.0.unsigned_abs() <= Self::MAX_AMOUNT.0.unsigned_abs()
+    }
+
+    /// The sum `micros` (computed in a wider type), saturated at ±[`MAX_SUM`](Self::MAX_SUM).
+    pub fn saturating_from_sum(micros: i128) -> Self {
+        let limit = i128::from(Self::MAX_SUM.0);
+        // Within ±i64::MAX after clamping, so the conversion cannot fail.
+        Self(i64::try_from(micros.clamp(-limit, limit)).unwrap_or(Self::MAX_SUM.0))
+    }
+
+    /// Whether this sum reached the limit ±[`MAX_SUM`](Self::MAX_SUM): the true sum may be
+    /// further from zero.
+    pub const fn is_saturated(self) -> bool {
+        self.0.unsigned_abs() >= Self::MAX_SUM.0.unsigned_abs()
+    }
 
     /// The amount of `micros` millionths of the unit.
     pub const fn from_micros(micros: i64) -> Self {
@@ -37,10 +72,10 @@ impl Money {
         self.0
     }
 
-    /// The sum, saturating at the limits of `i64` micros (±9.2 × 10¹² units).
+    /// The sum, saturated at ±[`MAX_SUM`](Self::MAX_SUM).
     #[must_use]
-    pub const fn saturating_add(self, other: Self) -> Self {
-        Self(self.0.saturating_add(other.0))
+    pub fn saturating_add(self, other: Self) -> Self {
+        Self::saturating_from_sum(i128::from(self.0) + i128::from(other.0))
     }
 
     /// Whether the amount is above zero.
@@ -286,6 +321,8 @@ impl ClassificationPolicy {
     /// - `recency_days_cuts` each at least 1, `frequency_cuts` each at least 1, `monetary_cuts`
     ///   each positive; each list strictly ascending (a violation names the first entry of a
     ///   non-ascending pair by its index).
+    /// - Every amount (`value_medium_min`, `value_high_min`, `monetary_cuts`) at most
+    ///   [`Money::MAX_AMOUNT`] in absolute value.
     /// - Weights each at most 1000 and not all 0; bonuses each at most 100.
     /// - `grade_key_min_score` at least 1 and below `grade_vip_min_score`, which is at most 100.
     /// - Keyword lists at most 100 keywords, each 1 to 50 characters after trimming, one line
@@ -387,6 +424,26 @@ impl ClassificationPolicy {
             Money::from_micros(1),
             "greater than 0",
         );
+
+        let amounts = [
+            ("value_medium_min".to_owned(), self.value_medium_min),
+            ("value_high_min".to_owned(), self.value_high_min),
+        ]
+        .into_iter()
+        .chain(
+            self.monetary_cuts
+                .iter()
+                .enumerate()
+                .map(|(i, cut)| (format!("monetary_cuts[{i}]"), *cut)),
+        );
+        for (field, amount) in amounts {
+            if !amount.is_amount() {
+                v.add(
+                    format!("policy.{field}"),
+                    "must be at most 999,999,999,999.999999 in absolute value",
+                );
+            }
+        }
 
         for (field, weight) in [
             ("recency_weight", self.recency_weight),

@@ -122,6 +122,23 @@ pub struct ReclassifyProgress {
     pub history_entries: u64,
     /// Overrides that lapsed.
     pub overrides_lapsed: u64,
+    /// Customers whose window revenue reached the limit of a sum,
+    /// ±[`Money::MAX_SUM`]: classified with the saturated sum (which is past every threshold,
+    /// as the true one is) and reported, since it almost certainly means bad data.
+    pub revenue_out_of_range: u64,
+}
+
+/// The most customer ids a run's [`ReclassifyReport`] lists.
+pub const MAX_REPORTED_CUSTOMERS: usize = 100;
+
+/// What a finished batch run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReclassifyReport {
+    /// The final counters.
+    pub counters: ReclassifyProgress,
+    /// The first [`MAX_REPORTED_CUSTOMERS`] of the customers counted in
+    /// `counters.revenue_out_of_range`, in id order.
+    pub revenue_out_of_range: Vec<CustomerId>,
 }
 
 /// The number of customers per (from, to) transition of each dimension, and a sample.
@@ -147,7 +164,53 @@ pub struct PreviewSample {
 }
 
 /// How many customers a batch run reads and writes at once.
-pub const BATCH_SIZE: u32 = 500;
+pub const BATCH_SIZE: u32 = 1000;
+
+/// A batch run gives way to other tasks after classifying this many customers.
+const YIELD_EVERY: usize = 64;
+
+/// Gives way once to the other tasks of the executor: the first poll wakes itself and returns
+/// pending, the second is ready.
+fn yield_now() -> impl std::future::Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+}
+
+/// Runs `a` and `b` concurrently (in the calling task) until both are done.
+async fn both<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut done_a, mut done_b) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if done_a.is_none()
+            && let Poll::Ready(out) = a.as_mut().poll(cx)
+        {
+            done_a = Some(out);
+        }
+        if done_b.is_none()
+            && let Poll::Ready(out) = b.as_mut().poll(cx)
+        {
+            done_b = Some(out);
+        }
+        match (done_a.take(), done_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                done_a = a;
+                done_b = b;
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
 
 /// The classification use cases.
 #[derive(Debug, Clone)]
@@ -191,6 +254,8 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     /// same transaction.
     ///
     /// # Errors
+    /// [`CustomerError::Invalid`] (field `amount`) for an amount that
+    /// [`Purchase::check_amount`] refuses (zero, or beyond [`Money::MAX_AMOUNT`]);
     /// [`CustomerError::PermissionDenied`] without `activity.record` on the customer;
     /// `NotFound` / `Deleted`; [`CustomerError::PurchaseConflict`] when the order reference was
     /// recorded with another amount or time.
@@ -200,6 +265,11 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         classifier: &Classifier<'_>,
         new: NewPurchase,
     ) -> Result<RecordedPurchase, CustomerError> {
+        let mut violations = crate::error::Violations::new();
+        violations.check("amount", Purchase::check_amount(new.amount));
+        if !violations.is_empty() {
+            return Err(CustomerError::Invalid(violations));
+        }
         let same = |stored: &Purchase| stored.amount == new.amount && stored.occurred_at == new.occurred_at;
         loop {
             let current = self.load(auth, Permission::ActivityRecord, &new.customer).await?;
@@ -684,14 +754,19 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
 
     /// Re-classifies every non-deleted customer under `classifier`, in batches of
     /// [`BATCH_SIZE`]: window sums are recomputed (purchases age out of the window), and only
-    /// customers whose aggregates or classification changed are written, each batch in one
-    /// transaction. Interrupting it leaves every finished batch written; running it again
+    /// customers whose aggregates or classification changed are written, each batch at once
+    /// ([`ClassificationRepository::write_classifications`]) while the next batch is read.
+    /// Interrupting it leaves every finished batch written; running it again
     /// writes only what is still out of date. A customer written concurrently is re-read and
     /// re-done. History rows get [`HistorySource::PolicyChange`] for customers last classified
     /// under another policy version, else `schedule_source`.
     ///
     /// The caller authorizes (see [`authorize_batch`](Self::authorize_batch)) and makes sure
     /// only one run goes at a time. `progress` is called after every batch.
+    ///
+    /// Customers whose window revenue saturates (see [`Money`]) are classified with the
+    /// saturated sum and reported: counted in `revenue_out_of_range`, the first
+    /// [`MAX_REPORTED_CUSTOMERS`] by id. No single customer's data stops a run.
     ///
     /// # Errors
     /// `Unexpected` when the store fails; batches written before stay written.
@@ -701,20 +776,29 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         schedule_source: HistorySource,
         actor: Option<&crate::customer::values::PrincipalName>,
         mut progress: impl FnMut(ReclassifyProgress) + Send,
-    ) -> Result<ReclassifyProgress, CustomerError> {
+    ) -> Result<ReclassifyReport, CustomerError> {
         let mut counters = ReclassifyProgress {
             total: self.store.count_live().await?,
             ..ReclassifyProgress::default()
         };
-        let mut after: Option<CustomerId> = None;
-        loop {
-            let batch = self.customers_with_window(classifier, after.as_ref()).await?;
-            let Some((last, _)) = batch.last() else { break };
-            after = Some(last.id.clone());
+        let mut out_of_range = Vec::new();
+        let mut batch = self.customers_with_window(classifier, None).await?;
+        while let Some((last, _)) = batch.last() {
+            let after = last.id.clone();
             counters.processed += batch.len() as u64;
             let mut writes = Vec::new();
             let mut history = Vec::new();
-            for (current, stored_activity) in batch {
+            for (i, (current, stored_activity)) in batch.into_iter().enumerate() {
+                if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                    // Let the requests that share this thread run between customers.
+                    yield_now().await;
+                }
+                if current.activity.window_revenue.is_saturated() {
+                    counters.revenue_out_of_range += 1;
+                    if out_of_range.len() < MAX_REPORTED_CUSTOMERS {
+                        out_of_range.push(current.id.clone());
+                    }
+                }
                 if let Some((next, entries)) = self.redo(classifier, &current, stored_activity, schedule_source, actor)
                 {
                     counters.overrides_lapsed += lapsed(&entries);
@@ -722,7 +806,11 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
                     writes.push((next, current.version));
                 }
             }
-            if !writes.is_empty() {
+            // The next batch is read while this one is written (they share no customer).
+            let write = async {
+                if writes.is_empty() {
+                    return Ok(());
+                }
                 let conflicted = self.store.write_classifications(&writes, &history).await?;
                 let written = writes.len() - conflicted.len();
                 counters.changed += written as u64;
@@ -735,10 +823,17 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
                         counters.changed += 1;
                     }
                 }
-            }
+                Ok::<(), CustomerError>(())
+            };
+            let (next, written) = both(self.customers_with_window(classifier, Some(&after)), write).await;
+            written?;
+            batch = next?;
             progress(counters);
         }
-        Ok(counters)
+        Ok(ReclassifyReport {
+            counters,
+            revenue_out_of_range: out_of_range,
+        })
     }
 
     /// `current` (window sums refreshed; `stored_activity` is what its row holds)

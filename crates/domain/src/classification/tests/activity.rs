@@ -104,6 +104,50 @@ fn aggregates_saturate() {
 }
 
 #[test]
+fn revenue_saturates_at_the_limit_of_a_sum_both_ways() {
+    let largest = Money::MAX_AMOUNT;
+    let ten = (0..10).fold(ActivitySummary::default(), |s, _| {
+        s.with_purchase(largest, ago(1), window_start())
+    });
+    assert_eq!(ten.window_revenue, Money::MAX_SUM);
+    assert!(ten.window_revenue.is_saturated());
+    assert_eq!(ten.window_orders, 10);
+    let refunds = (0..10).fold(ActivitySummary::default(), |s, _| {
+        s.with_purchase(Money::from_micros(-largest.micros()), ago(1), window_start())
+    });
+    assert_eq!(refunds.window_revenue, Money::from_micros(-i64::MAX));
+    assert!(refunds.window_revenue.is_saturated());
+    // Nine fit exactly.
+    let nine = (0..9).fold(ActivitySummary::default(), |s, _| {
+        s.with_purchase(largest, ago(1), window_start())
+    });
+    assert_eq!(nine.window_revenue, Money::from_micros(9 * largest.micros()));
+    assert!(!nine.window_revenue.is_saturated());
+    // A saturated sum is past every threshold a policy can hold, as the true sum is.
+    assert!(Money::MAX_SUM > Money::MAX_AMOUNT);
+    assert_eq!(Money::saturating_from_sum(i128::MAX), Money::MAX_SUM);
+    assert_eq!(Money::saturating_from_sum(i128::MIN), Money::from_micros(-i64::MAX));
+    assert_eq!(Money::saturating_from_sum(-5), Money::from_micros(-5));
+}
+
+#[test]
+fn purchase_amounts_are_checked() {
+    assert_eq!(Purchase::check_amount(Money::from_micros(1)), Ok(Money::from_micros(1)));
+    assert_eq!(
+        Purchase::check_amount(Money::from_micros(-1)),
+        Ok(Money::from_micros(-1))
+    );
+    assert_eq!(Purchase::check_amount(Money::MAX_AMOUNT), Ok(Money::MAX_AMOUNT));
+    let largest_refund = Money::from_micros(-Money::MAX_AMOUNT.micros());
+    assert_eq!(Purchase::check_amount(largest_refund), Ok(largest_refund));
+    let zero = Purchase::check_amount(Money::ZERO).unwrap_err();
+    assert!(zero.0.contains("zero"), "{zero:?}");
+    let too_big = Purchase::check_amount(Money::from_micros(Money::MAX_AMOUNT.micros() + 1)).unwrap_err();
+    assert_eq!(too_big.0, "must be at most 999,999,999,999.999999 in absolute value");
+    assert!(Purchase::check_amount(Money::from_micros(i64::MIN)).is_err());
+}
+
+#[test]
 fn order_references() {
     assert_eq!(OrderRef::parse("  SO-2025-001 ").unwrap().as_str(), "SO-2025-001");
     assert!(OrderRef::parse("   ").is_err());

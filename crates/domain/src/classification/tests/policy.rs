@@ -80,6 +80,17 @@ fn value_cuts() {
     p.value_medium_min = Money::from_units(-5);
     p.value_high_min = Money::from_units(-10);
     assert_eq!(fields(&p), ["policy.value_medium_min", "policy.value_high_min"]);
+    accepts(|p| p.value_high_min = Money::MAX_AMOUNT);
+    rejects(
+        |p| p.value_high_min = Money::from_micros(Money::MAX_AMOUNT.micros() + 1),
+        "policy.value_high_min",
+        "must be at most 999,999,999,999.999999 in absolute value",
+    );
+    rejects(
+        |p| p.monetary_cuts[3] = Money::MAX_SUM,
+        "policy.monetary_cuts[3]",
+        "must be at most 999,999,999,999.999999 in absolute value",
+    );
 }
 
 #[test]
