@@ -105,7 +105,7 @@ async fn a_batch_write_skips_customers_written_meanwhile(backend: Backend) {
         let mut renamed = stored[i].clone();
         renamed.profile.display_name = DisplayName::parse("Renamed Meanwhile").unwrap();
         renamed.version = stored[i].version.next();
-        customers.replace(&renamed, stored[i].version, &[]).await.unwrap();
+        customers.replace(&stored[i], &renamed, &[]).await.unwrap();
     }
 
     let conflicted = store.write_classifications(&writes, &history).await.unwrap();
