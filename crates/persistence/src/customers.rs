@@ -46,7 +46,7 @@ impl SqlCustomerRepository {
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
-    CustomerError::unexpected(error)
+    crate::errors::customer_error(error)
 }
 
 async fn write_tags<C: ConnectionTrait>(conn: &C, customer: &Customer) -> Result<(), DbErr> {
