@@ -14,6 +14,8 @@
 //! - `limits`: the global concurrency limit (load shedding) and per-request deadlines.
 //! - `availability`: the database watcher (health, a dedicated ping connection) and the gate
 //!   that answers UNAVAILABLE at once while the database is down.
+//! - `drain`: graceful shutdown's first step: refuse new calls, wait for those in flight, and
+//!   only then let HTTP/2 GOAWAY close the connections.
 //! - `body`: a response body that holds a guard (a permit, a completion) until its end.
 //! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
 //! - `api_key`: the key format, generation, hashing and constant-time comparison.
@@ -46,6 +48,7 @@ mod classification_state;
 pub mod config;
 mod convert;
 mod customer_service;
+mod drain;
 mod limits;
 mod metrics;
 mod observe;
@@ -82,6 +85,7 @@ use crate::{
     classification_state::ClassificationState,
     config::Settings,
     customer_service::CustomerGrpc,
+    drain::{Drain, DrainLayer},
     limits::{ConcurrencyLimitLayer, DeadlineLayer},
     metrics::Metrics,
     observe::ObserveLayer,
@@ -287,8 +291,9 @@ pub async fn run_with(
 
     // Outermost first: the request id exists before the span that logs it; the span is entered
     // before anything that logs; the observer sees every answer, shed or not; the limit is
-    // taken before any work; the deadline covers authentication and the handler; a call is
+    // taken before any work (and a draining server refuses before that); the deadline covers authentication and the handler; a call is
     // authenticated (from memory) before the storage gate refuses it for a database outage.
+    let drain = Drain::new();
     let layers = ServiceBuilder::new()
         .map_request(request_id::drop_insane)
         .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
@@ -303,6 +308,7 @@ pub async fn run_with(
                 .on_failure(()),
         )
         .layer(ObserveLayer::new(Arc::clone(&metrics)))
+        .layer(DrainLayer::new(Arc::clone(&drain)))
         .layer(ConcurrencyLimitLayer::new(
             settings.max_concurrent_requests,
             Arc::clone(&metrics),
@@ -323,10 +329,18 @@ pub async fn run_with(
         .add_service(classification_service)
         // TCP_NODELAY on every accepted connection: without it, Nagle's algorithm holds back the
         // last segment of a multi-write response until the client's delayed ACK (~40 ms).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections; finishing in-flight calls");
-            let _ = stopping_tx.send(());
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), {
+            let health = health.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: refusing new calls, finishing in-flight calls");
+                let _ = stopping_tx.send(());
+                // Calls first, connections after: see the `drain` module for the h2 race this avoids.
+                drain.start();
+                set_health(&health, ServingStatus::NotServing).await;
+                drain.idle().await;
+                tracing::info!("in-flight calls finished; closing connections");
+            }
         });
 
     let grace = settings.shutdown_grace;
