@@ -21,7 +21,6 @@
 
 pub mod cli;
 pub mod crmd;
-pub mod proxy;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -45,7 +45,7 @@ impl SqlClassificationRepository {
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
-    crate::errors::customer_error(error)
+    CustomerError::unexpected(error)
 }
 
 fn corrupt(what: &str, reason: impl std::fmt::Display) -> CustomerError {

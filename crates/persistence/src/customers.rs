@@ -47,7 +47,7 @@ impl SqlCustomerRepository {
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
-    crate::errors::customer_error(error)
+    CustomerError::unexpected(error)
 }
 
 /// The `customer_tags` rows of `customer`.

@@ -25,7 +25,6 @@ pub mod classification;
 pub mod customers;
 mod database;
 mod entity;
-mod errors;
 mod mapping;
 pub mod notify;
 mod query;
