@@ -164,7 +164,7 @@ pub struct PreviewSample {
 }
 
 /// How many customers a batch run reads and writes at once.
-pub const BATCH_SIZE: u32 = 1000;
+pub const BATCH_SIZE: u32 = 500;
 
 /// A batch run gives way to other tasks after classifying this many customers.
 const YIELD_EVERY: usize = 64;
