@@ -2,7 +2,7 @@
 //! is set) PostgreSQL: `ReclassifyCustomers` over real gRPC against the real server (in this
 //! process, on port 0), on a database seeded with N customers and their purchases.
 //!
-//! Seeding is raw SQL (multi-row INSERTs of 1000 rows, one transaction per 1000 customers), not
+//! Seeding (`crm_loadgen::reclassify::seed`, shared with `make bench-load`) is raw SQL (multi-row INSERTs of 1000 rows, one transaction per 1000 customers), not
 //! gRPC, so that a million customers take seconds: 0–5 purchases per customer with deterministic
 //! pseudo-random amounts (a few refunds) and dates over the last two years, and each customer's
 //! aggregate columns (window orders and revenue, first and last purchase) consistent with them.
@@ -52,23 +52,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use crm_domain::{classification::ClassificationPolicy, clock::Clock};
+use crm_loadgen::reclassify;
 use crm_tests::{Backend, TestApp, TestDatabase, pb};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value,
-    sea_query::{Expr, Query},
-};
+use sea_orm::ConnectOptions;
 
 const DEFAULT_CUSTOMERS: u64 = 100_000;
-/// Customers per INSERT statement and per seeding transaction.
-const SEED_CHUNK: u64 = 1000;
-/// Purchases per INSERT statement (6 bound values each).
-const PURCHASE_CHUNK: usize = 2000;
-/// The most purchases a seeded customer has.
-const MAX_PURCHASES: u64 = 5;
-/// How far back seeded purchases go.
-const HISTORY_DAYS: i64 = 730;
 /// How far the clock moves before the third run.
 const ADVANCE_DAYS: i64 = 200;
 /// The server's batch size, for per-batch figures.
@@ -78,193 +68,8 @@ const PROBE_RATE: u64 = 200;
 /// How long the probe measures an idle server.
 const PROBE_IDLE: Duration = Duration::from_secs(5);
 /// Every this many seeded customers one is a probe target.
-const PROBE_EVERY: u64 = 97;
+const PROBE_EVERY: usize = 97;
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
-
-/// Job titles of seeded contacts, and whether the default policy's keywords make them EXECUTIVE.
-const TITLES: [(&str, bool); 8] = [
-    ("CEO", true),
-    ("Chief Financial Officer", true),
-    ("VP Sales", true),
-    ("总经理", true),
-    ("Purchasing Manager", false),
-    ("Head of IT", false),
-    ("Buyer", false),
-    ("Office Administrator", false),
-];
-const RANKS: [&str; 3] = ["EXECUTIVE", "MIDDLE", "FRONTLINE"];
-
-// ---------------------------------------------------------------------------------------------
-// Seeding
-
-/// SplitMix64: deterministic, fast, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// One seeded purchase.
-struct Purchase {
-    order_ref: String,
-    amount_micros: i64,
-    occur_time: DateTime<Utc>,
-}
-
-/// The purchases of one customer: amounts log-uniform between 20 and 60,000 units (to the cent),
-/// one in twenty a refund of up to half that; dates uniform over the last two years.
-fn purchases(rng: &mut Rng, now: DateTime<Utc>) -> Vec<Purchase> {
-    (0..rng.below(MAX_PURCHASES + 1))
-        .map(|j| {
-            let units = (20f64.ln() + rng.unit() * (60_000f64.ln() - 20f64.ln())).exp();
-            let mut amount_micros = (units * 100.0).round() as i64 * 10_000;
-            if rng.chance(5) {
-                amount_micros = -(amount_micros / 2);
-            }
-            let micros_ago = rng.below((HISTORY_DAYS * 86_400 * 1_000_000) as u64) as i64;
-            Purchase {
-                order_ref: format!("order-{j}"),
-                amount_micros,
-                occur_time: now - TimeDelta::microseconds(micros_ago),
-            }
-        })
-        .collect()
-}
-
-fn v(value: impl Into<Value>) -> Expr {
-    Expr::val(value)
-}
-
-/// Seeds `n` customers and their purchases; returns the number of purchases and the names of
-/// every `PROBE_EVERY`th customer.
-async fn seed(db: &DatabaseConnection, n: u64, now: DateTime<Utc>, window_days: u32) -> (u64, Vec<String>) {
-    let mut probe_targets = Vec::new();
-    let window_start = now - TimeDelta::days(i64::from(window_days));
-    let mut rng = Rng(0x5EED_C0FF_EE15_BE7C);
-    let mut total_purchases = 0u64;
-    let mut start = 0;
-    while start < n {
-        let end = (start + SEED_CHUNK).min(n);
-        let mut customers = Query::insert();
-        customers.into_table("customers").columns([
-            "id",
-            "display_name",
-            "kind",
-            "contact_job_title",
-            "contact_job_rank",
-            "employee_count",
-            "needs",
-            "key_account",
-            "churned",
-            "create_time",
-            "update_time",
-            "version",
-            "window_orders",
-            "window_revenue_micros",
-            "first_purchase_time",
-            "last_purchase_time",
-        ]);
-        let mut rows = Vec::new();
-        for i in start..end {
-            let id = uuid::Uuid::now_v7().to_string();
-            if i % PROBE_EVERY == 0 {
-                probe_targets.push(format!("customers/{id}"));
-            }
-            let bought = purchases(&mut rng, now);
-            let (mut orders, mut revenue) = (0i32, 0i64);
-            let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
-            for p in &bought {
-                if p.occur_time >= window_start {
-                    revenue += p.amount_micros;
-                    if p.amount_micros > 0 {
-                        orders += 1;
-                    }
-                }
-                if p.amount_micros > 0 {
-                    first = Some(first.map_or(p.occur_time, |t| t.min(p.occur_time)));
-                    last = Some(last.map_or(p.occur_time, |t| t.max(p.occur_time)));
-                }
-            }
-            let title = rng
-                .chance(60)
-                .then(|| TITLES[rng.below(TITLES.len() as u64) as usize].0);
-            let rank = rng.chance(10).then(|| RANKS[rng.below(RANKS.len() as u64) as usize]);
-            let employees = (!rng.chance(15)).then(|| (10f64.powf(rng.unit() * 4.0)) as i64);
-            let created = bought
-                .iter()
-                .map(|p| p.occur_time)
-                .min()
-                .unwrap_or(now - TimeDelta::days(rng.below(HISTORY_DAYS as u64) as i64))
-                - TimeDelta::days(1);
-            customers.values_panic([
-                v(id.clone()),
-                v(format!("Bench Customer {i:07}")),
-                v("ORGANIZATION"),
-                v(title.map(str::to_owned)),
-                v(rank.map(str::to_owned)),
-                v(employees),
-                v(0i16),
-                v(rng.chance(3)),
-                v(rng.chance(1)),
-                v(created),
-                v(created),
-                v(1i64),
-                v(orders),
-                v(revenue),
-                v(first),
-                v(last),
-            ]);
-            rows.extend(bought.into_iter().map(|p| (id.clone(), p)));
-        }
-        total_purchases += rows.len() as u64;
-        let txn = db.begin().await.expect("begin seeding transaction");
-        txn.execute(&customers).await.expect("insert customers");
-        for chunk in rows.chunks(PURCHASE_CHUNK) {
-            let mut insert = Query::insert();
-            insert.into_table("purchases").columns([
-                "customer_id",
-                "order_ref",
-                "amount_micros",
-                "occur_time",
-                "record_time",
-                "recorder",
-            ]);
-            for (id, p) in chunk {
-                insert.values_panic([
-                    v(id.clone()),
-                    v(p.order_ref.clone()),
-                    v(p.amount_micros),
-                    v(p.occur_time),
-                    v(p.occur_time),
-                    v("principals/admin"),
-                ]);
-            }
-            txn.execute(&insert).await.expect("insert purchases");
-        }
-        txn.commit().await.expect("commit seeding transaction");
-        start = end;
-    }
-    (total_purchases, probe_targets)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Memory
@@ -533,165 +338,6 @@ async fn reclassify_probed(app: &TestApp, targets: &[String]) -> (Run, Probe) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The set-based baseline
-
-/// The CASE expressions of the default rules, per dimension, with `$1`…`$4` the instants a last
-/// (or first) purchase must be after to be at most 30/90/180/365 days ago (the recency cuts,
-/// `new_days`, `dormant_after_days` and `churn_after_days` of the default policy).
-struct SetBased {
-    columns: [(&'static str, String); 5],
-    cutoffs: Vec<Value>,
-}
-
-fn set_based(policy: &ClassificationPolicy, now: DateTime<Utc>) -> SetBased {
-    // `days_since(t) <= d` ⇔ `now - t < d + 1 days` ⇔ `t > now - (d + 1) days`.
-    let mut days: Vec<u32> = policy.recency_days_cuts.to_vec();
-    for d in [policy.new_days, policy.dormant_after_days, policy.churn_after_days] {
-        if !days.contains(&d) {
-            days.push(d);
-        }
-    }
-    let param = |d: u32| format!("${}", days.iter().position(|x| *x == d).unwrap() + 1);
-    let cutoffs = days
-        .iter()
-        .map(|d| Value::from(now - TimeDelta::days(i64::from(*d) + 1)))
-        .collect();
-    let p = policy;
-    let lifecycle = format!(
-        "CASE WHEN churned THEN 'CHURNED' WHEN last_purchase_time IS NULL THEN 'POTENTIAL' \
-         WHEN COALESCE(first_purchase_time, last_purchase_time) > {new} THEN 'NEW' \
-         WHEN last_purchase_time > {dormant} THEN 'ACTIVE' \
-         WHEN last_purchase_time > {churn} THEN 'DORMANT' ELSE 'CHURNED' END",
-        new = param(p.new_days),
-        dormant = param(p.dormant_after_days),
-        churn = param(p.churn_after_days),
-    );
-    let value = format!(
-        "CASE WHEN window_revenue_micros >= {} THEN 'HIGH' WHEN window_revenue_micros >= {} THEN 'MEDIUM' \
-         WHEN window_revenue_micros > 0 THEN 'LOW' ELSE 'NONE' END",
-        p.value_high_min.micros(),
-        p.value_medium_min.micros(),
-    );
-    let behaviour = format!(
-        "CASE WHEN window_orders >= {} THEN 'FREQUENT' WHEN window_orders >= {} THEN 'OCCASIONAL' \
-         WHEN window_orders >= 1 THEN 'ONE_TIME' ELSE 'NONE' END",
-        p.frequent_min_orders, p.occasional_min_orders,
-    );
-    let size = format!(
-        "CASE WHEN employee_count IS NULL THEN 'UNKNOWN' WHEN employee_count >= {} THEN 'ENTERPRISE' \
-         WHEN employee_count >= {} THEN 'MID_MARKET' WHEN employee_count >= {} THEN 'SMALL' ELSE 'MICRO' END",
-        p.size_enterprise_min, p.size_mid_market_min, p.size_small_min,
-    );
-    let r = format!(
-        "CASE WHEN last_purchase_time IS NULL THEN 0 WHEN last_purchase_time > {} THEN 5 \
-         WHEN last_purchase_time > {} THEN 4 WHEN last_purchase_time > {} THEN 3 \
-         WHEN last_purchase_time > {} THEN 2 ELSE 1 END",
-        param(p.recency_days_cuts[0]),
-        param(p.recency_days_cuts[1]),
-        param(p.recency_days_cuts[2]),
-        param(p.recency_days_cuts[3]),
-    );
-    let f = format!(
-        "CASE WHEN last_purchase_time IS NULL THEN 0 WHEN window_orders >= {} THEN 5 \
-         WHEN window_orders >= {} THEN 4 WHEN window_orders >= {} THEN 3 WHEN window_orders >= {} THEN 2 ELSE 1 END",
-        p.frequency_cuts[3], p.frequency_cuts[2], p.frequency_cuts[1], p.frequency_cuts[0],
-    );
-    let m = format!(
-        "CASE WHEN last_purchase_time IS NULL THEN 0 WHEN window_revenue_micros >= {} THEN 5 \
-         WHEN window_revenue_micros >= {} THEN 4 WHEN window_revenue_micros >= {} THEN 3 \
-         WHEN window_revenue_micros >= {} THEN 2 ELSE 1 END",
-        p.monetary_cuts[3].micros(),
-        p.monetary_cuts[2].micros(),
-        p.monetary_cuts[1].micros(),
-        p.monetary_cuts[0].micros(),
-    );
-    let executive_titles = TITLES
-        .iter()
-        .filter(|(_, executive)| *executive)
-        .map(|(title, _)| format!("'{title}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let denominator = 5 * (p.recency_weight + p.frequency_weight + p.monetary_weight);
-    let score = format!(
-        "((200 * ({wr} * ({r}) + {wf} * ({f}) + {wm} * ({m})) + {denominator}) / {twice} \
-         + CASE WHEN key_account THEN {key} ELSE 0 END \
-         + CASE WHEN contact_job_rank = 'EXECUTIVE' OR (contact_job_rank IS NULL AND contact_job_title IN ({executive_titles})) \
-           THEN {executive} ELSE 0 END)",
-        wr = p.recency_weight,
-        wf = p.frequency_weight,
-        wm = p.monetary_weight,
-        twice = 2 * denominator,
-        key = p.key_account_bonus,
-        executive = p.executive_bonus,
-    );
-    let grade = format!(
-        "CASE WHEN {score} >= {vip} THEN 'VIP' WHEN {score} >= {key} THEN 'KEY' WHEN key_account THEN 'KEY' \
-         WHEN last_purchase_time IS NOT NULL THEN 'STANDARD' ELSE 'POTENTIAL' END",
-        vip = p.grade_vip_min_score,
-        key = p.grade_key_min_score,
-    );
-    SetBased {
-        columns: [
-            ("lifecycle_stage", lifecycle),
-            ("value_tier", value),
-            ("behaviour", behaviour),
-            ("size_segment", size),
-            ("grade", grade),
-        ],
-        cutoffs,
-    }
-}
-
-/// `sql` with `$n` placeholders as the backend spells them (`?n` on SQLite).
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Sqlite => sql.replace('$', "?"),
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-/// Per dimension, how many live customers' stored value differs from the set-based rules.
-async fn disagreements(db: &DatabaseConnection, rules: &SetBased) -> Vec<(&'static str, i64)> {
-    let sums = rules
-        .columns
-        .iter()
-        .map(|(column, case)| {
-            format!("CAST(SUM(CASE WHEN COALESCE({column}, '') <> ({case}) THEN 1 ELSE 0 END) AS BIGINT) AS {column}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("SELECT {sums} FROM customers WHERE delete_time IS NULL");
-    let row = db
-        .query_one_raw(statement(db.get_database_backend(), &sql, rules.cutoffs.clone()))
-        .await
-        .expect("compare with the set-based rules")
-        .expect("one row");
-    rules
-        .columns
-        .iter()
-        .map(|(column, _)| (*column, row.try_get::<Option<i64>>("", column).unwrap().unwrap_or(0)))
-        .collect()
-}
-
-/// Times the set-based UPDATE; returns the elapsed time and the rows it wrote.
-async fn baseline(db: &DatabaseConnection, rules: &SetBased) -> (Duration, u64) {
-    let sets = rules
-        .columns
-        .iter()
-        .map(|(column, case)| format!("{column} = {case}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("UPDATE customers SET {sets} WHERE delete_time IS NULL");
-    let started = Instant::now();
-    let result = db
-        .execute_raw(statement(db.get_database_backend(), &sql, rules.cutoffs.clone()))
-        .await
-        .expect("set-based UPDATE");
-    (started.elapsed(), result.rows_affected())
-}
-
-// ---------------------------------------------------------------------------------------------
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -725,11 +371,12 @@ async fn main() {
         let db = sea_orm::Database::connect(options).await.expect("connect for seeding");
 
         let seeding = Instant::now();
-        let (bought, targets) = seed(&db, n, app.clock.now(), policy.window_days).await;
-        if backend == Backend::Postgres {
-            // As autovacuum would soon after a bulk load.
-            db.execute_unprepared("ANALYZE").await.expect("ANALYZE");
-        }
+        // Analyzed afterwards on PostgreSQL, as autovacuum would soon after a bulk load.
+        let seeded = reclassify::seed(&db, n, app.clock.now(), policy.window_days)
+            .await
+            .expect("seeding");
+        let bought = seeded.purchases;
+        let targets: Vec<String> = seeded.names.into_iter().step_by(PROBE_EVERY).collect();
         println!(
             "\n{backend:?}: seeded {n} customers and {bought} purchases in {:.1} s (raw SQL)",
             seeding.elapsed().as_secs_f64()
@@ -755,9 +402,11 @@ async fn main() {
         );
         println!("{backend:?}: Get p99 during a run / idle: {get_ratio:.2}x (goal at most 2x, no failures)");
 
-        let rules = set_based(&policy, app.clock.now());
-        let differ = disagreements(&db, &rules).await;
-        let (elapsed, written) = baseline(&db, &rules).await;
+        let rules = reclassify::set_based(&policy, app.clock.now());
+        let differ = reclassify::disagreements(&db, &rules)
+            .await
+            .expect("compare with the set-based rules");
+        let (elapsed, written) = reclassify::baseline(&db, &rules).await.expect("set-based UPDATE");
         println!(
             "{:<10} {:<30} {:>7.2} s {:>11.0} {:>9} {:>9}",
             format!("{backend:?}"),

@@ -2,8 +2,8 @@
 //! (server-streaming, until its summary), and the set-based baseline, one
 //! `UPDATE customers SET … = CASE … END` that does the classification work inside the database.
 //!
-//! Seeding and the baseline are the ones of `tests/benches/reclassify.rs` (that bench is the
-//! in-process, three-run, memory-sampling version; keep the two in step): 0–5 purchases per
+//! `tests/benches/reclassify.rs` (the in-process, three-run, memory-sampling version) uses this
+//! seeding, baseline and cross-check ([`disagreements`]) too: 0–5 purchases per
 //! customer with deterministic pseudo-random amounts and dates over the last two years, the
 //! aggregate columns consistent with them, classification columns NULL (so the first run writes
 //! every customer); the CASE expressions follow `ClassificationPolicy::default()`. The baseline
@@ -394,6 +394,33 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
         _ => sql.to_owned(),
     };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Per dimension, how many live customers' stored value differs from the set-based rules: the
+/// cross-check that the baseline computes what crmd computed.
+///
+/// # Errors
+/// When the statement fails.
+pub async fn disagreements(db: &DatabaseConnection, rules: &SetBased) -> anyhow::Result<Vec<(&'static str, i64)>> {
+    let sums = rules
+        .columns
+        .iter()
+        .map(|(column, case)| {
+            format!("CAST(SUM(CASE WHEN COALESCE({column}, '') <> ({case}) THEN 1 ELSE 0 END) AS BIGINT) AS {column}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT {sums} FROM customers WHERE delete_time IS NULL");
+    let row = db
+        .query_one_raw(statement(db.get_database_backend(), &sql, rules.cutoffs.clone()))
+        .await
+        .context("comparing with the set-based rules")?
+        .context("the comparison returned no row")?;
+    rules
+        .columns
+        .iter()
+        .map(|(column, _)| Ok((*column, row.try_get::<Option<i64>>("", column)?.unwrap_or(0))))
+        .collect()
 }
 
 /// Times the set-based UPDATE; returns the elapsed time and the rows it wrote.
