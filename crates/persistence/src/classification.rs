@@ -530,14 +530,11 @@ impl ClassificationRepository for SqlClassificationRepository {
         if let Some(after) = after {
             select = select.filter(customer::Column::Id.gt(after.as_str()));
         }
-        let conn = self.db.connection();
-        let rows = select
-            .order_by_asc(customer::Column::Id)
-            .limit(u64::from(limit))
-            .all(conn)
-            .await
-            .map_err(unexpected)?;
-        crate::customers::with_tags(conn, rows).await
+        crate::customers::find_all(
+            &self.db,
+            select.order_by_asc(customer::Column::Id).limit(u64::from(limit)),
+        )
+        .await
     }
 
     async fn window_sums(

@@ -8,8 +8,6 @@
 //! key and without its tags; a listing's [`ListScope`] becomes a condition of the query itself, so
 //! filters, order and keyset paging apply within what the caller may see.
 
-use std::collections::HashMap;
-
 use crm_domain::{
     access::CustomerFacts,
     customer::{Customer, RequestId, values::CustomerId},
@@ -113,32 +111,6 @@ fn renumber_placeholders(sql: &str, offset: usize, out: &mut String) {
     }
 }
 
-/// Loads the tags of `rows` with one query and maps every row to a domain customer.
-pub(crate) async fn with_tags<C: ConnectionTrait>(
-    conn: &C,
-    rows: Vec<customer::Model>,
-) -> Result<Vec<Customer>, CustomerError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut tags: HashMap<String, Vec<String>> = HashMap::new();
-    for tag in customer_tag::Entity::find()
-        .filter(customer_tag::Column::CustomerId.is_in(ids))
-        .all(conn)
-        .await
-        .map_err(unexpected)?
-    {
-        tags.entry(tag.customer_id).or_default().push(tag.tag);
-    }
-    rows.into_iter()
-        .map(|row| {
-            let row_tags = tags.remove(&row.id).unwrap_or_default();
-            customer_from_row(&row, &row_tags)
-        })
-        .collect()
-}
-
 /// The `id`, `owner`, `department` and `grade` columns of a customer row.
 type FactColumns = (String, Option<String>, Option<String>, Option<String>);
 
@@ -178,26 +150,36 @@ impl RowWithTags {
     }
 }
 
-impl SqlCustomerRepository {
-    /// `select` with each row's tags as one more column, so a customer is one statement.
-    fn with_tag_column(
-        &self,
-        select: sea_orm::Select<customer::Entity>,
-    ) -> sea_orm::Selector<sea_orm::SelectModel<RowWithTags>> {
-        let joined = match self.db.backend() {
-            Backend::Postgres => {
-                "(SELECT string_agg(t.tag, ',') FROM customer_tags t WHERE t.customer_id = customers.id)"
-            }
-            Backend::Sqlite => {
-                "(SELECT group_concat(t.tag, ',') FROM customer_tags t WHERE t.customer_id = customers.id)"
-            }
-        };
-        select.column_as(Expr::cust(joined), "tags").into_model::<RowWithTags>()
-    }
+/// `select` with each row's tags as one more column, so a customer is one statement.
+fn with_tag_column(
+    db: &Database,
+    select: sea_orm::Select<customer::Entity>,
+) -> sea_orm::Selector<sea_orm::SelectModel<RowWithTags>> {
+    let joined = match db.backend() {
+        Backend::Postgres => "(SELECT string_agg(t.tag, ',') FROM customer_tags t WHERE t.customer_id = customers.id)",
+        Backend::Sqlite => "(SELECT group_concat(t.tag, ',') FROM customer_tags t WHERE t.customer_id = customers.id)",
+    };
+    select.column_as(Expr::cust(joined), "tags").into_model::<RowWithTags>()
+}
 
+/// Every customer `select` finds, with their tags, in one statement.
+pub(crate) async fn find_all(
+    db: &Database,
+    select: sea_orm::Select<customer::Entity>,
+) -> Result<Vec<Customer>, CustomerError> {
+    with_tag_column(db, select)
+        .all(db.connection())
+        .await
+        .map_err(unexpected)?
+        .into_iter()
+        .map(RowWithTags::into_customer)
+        .collect()
+}
+
+impl SqlCustomerRepository {
     /// The one customer `select` finds, with its tags, in one statement.
     async fn find_one(&self, select: sea_orm::Select<customer::Entity>) -> Result<Option<Customer>, CustomerError> {
-        self.with_tag_column(select)
+        with_tag_column(&self.db, select)
             .one(self.db.connection())
             .await
             .map_err(unexpected)?
@@ -207,13 +189,7 @@ impl SqlCustomerRepository {
 
     /// Every customer `select` finds, with their tags, in one statement.
     async fn find_all(&self, select: sea_orm::Select<customer::Entity>) -> Result<Vec<Customer>, CustomerError> {
-        self.with_tag_column(select)
-            .all(self.db.connection())
-            .await
-            .map_err(unexpected)?
-            .into_iter()
-            .map(RowWithTags::into_customer)
-            .collect()
+        find_all(&self.db, select).await
     }
 }
 

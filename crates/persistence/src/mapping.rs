@@ -46,7 +46,7 @@ fn named<T>(
 }
 
 /// Builds the domain customer from its row and its tags.
-pub(crate) fn customer_from_row<S: AsRef<str>>(row: &customer::Model, tags: &[S]) -> Result<Customer, CustomerError> {
+pub(crate) fn customer_from_row(row: &customer::Model, tags: &[&str]) -> Result<Customer, CustomerError> {
     let id = row.id.as_str();
     let region = match row.region_country_code.as_deref() {
         None => None,
