@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod crmd;
+pub mod proxy;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -135,8 +135,13 @@ pub enum CustomerError {
     /// This order reference was recorded for the customer before with a different amount or time.
     #[error("order {1} of customer {0} was recorded before with a different amount or time")]
     PurchaseConflict(CustomerId, crate::classification::OrderRef),
-    /// Anything else (the database is down, a row cannot be decoded, …). The message is for logs
-    /// only and never reaches a caller.
+    /// The storage cannot be used right now (it is unreachable, does not answer in time, or has no
+    /// free connection): nothing was done, and the same request may succeed when retried later.
+    /// The adapter decides which of its failures these are; the message is for logs only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else (a row cannot be decoded, a statement the storage rejects, …). The message is
+    /// for logs only and never reaches a caller.
     #[error("unexpected: {0}")]
     Unexpected(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -145,5 +150,10 @@ impl CustomerError {
     /// Wraps any error as [`CustomerError::Unexpected`].
     pub fn unexpected(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Unexpected(error.into())
+    }
+
+    /// Wraps any error as [`CustomerError::Unavailable`].
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(error.into())
     }
 }

@@ -287,8 +287,12 @@ pub enum AccessStoreError {
     /// A principal, role, binding or key with this name, id or prefix already exists.
     #[error("already exists: {0}")]
     AlreadyExists(String),
-    /// Anything else, such as an unreachable database or a stored row that no longer parses.
-    /// Logged only, never shown to a caller.
+    /// The store cannot be used right now (unreachable, not answering in time, no free
+    /// connection): nothing was done, and a retry later may succeed. Logged only.
+    #[error("store unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else, such as a stored row that no longer parses. Logged only, never shown to a
+    /// caller.
     #[error("unexpected: {0}")]
     Unexpected(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -297,6 +301,11 @@ impl AccessStoreError {
     /// Wraps any error as [`AccessStoreError::Unexpected`].
     pub fn unexpected(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Unexpected(error.into())
+    }
+
+    /// Wraps any error as [`AccessStoreError::Unavailable`].
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(error.into())
     }
 }
 

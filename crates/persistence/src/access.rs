@@ -54,7 +54,7 @@ fn found(rows_affected: u64, key: impl Into<String>) -> Result<(), AccessStoreEr
 }
 
 fn unexpected(error: DbErr) -> AccessStoreError {
-    AccessStoreError::unexpected(error)
+    crate::errors::access_error(error)
 }
 
 /// Maps a failed insert: a unique violation means `taken` already exists, a foreign-key

@@ -45,7 +45,7 @@ impl SqlClassificationRepository {
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
-    CustomerError::unexpected(error)
+    crate::errors::customer_error(error)
 }
 
 fn corrupt(what: &str, reason: impl std::fmt::Display) -> CustomerError {

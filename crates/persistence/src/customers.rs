@@ -45,7 +45,7 @@ impl SqlCustomerRepository {
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
-    CustomerError::unexpected(error)
+    crate::errors::customer_error(error)
 }
 
 /// The `customer_tags` rows of `customer`.

@@ -25,6 +25,7 @@ pub mod classification;
 pub mod customers;
 mod database;
 mod entity;
+mod errors;
 mod mapping;
 pub mod notify;
 mod query;

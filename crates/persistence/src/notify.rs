@@ -55,7 +55,7 @@ pub async fn publish_access_changed(db: &Database) -> Result<(), AccessStoreErro
                 .execute_raw(statement)
                 .await
                 .map(drop)
-                .map_err(AccessStoreError::unexpected)
+                .map_err(crate::errors::access_error)
         }
     }
 }

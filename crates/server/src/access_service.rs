@@ -57,7 +57,7 @@ use crate::{
     audit::AuditLog,
     caller::{caller_of, unauthenticated},
     convert::customer_name,
-    status::{denied, internal, invalid_argument, store_status, to_status, with_info},
+    status::{denied, internal, invalid_argument, store_failure, store_status, to_status, with_info},
 };
 
 /// The most items one BatchCheckPermissions may ask about.
@@ -181,17 +181,12 @@ impl AccessGrpc {
             .get_principal(name)
             .await
             .map(|found| found.is_some())
-            .map_err(|error| internal(&error))
+            .map_err(unexpected)
     }
 
     /// The custom role named `name` as stored now, if there is one.
     async fn stored_role(&self, name: &RoleName) -> Result<Option<Role>, Status> {
-        let roles = self
-            .access
-            .repository()
-            .list_roles()
-            .await
-            .map_err(|error| internal(&error))?;
+        let roles = self.access.repository().list_roles().await.map_err(unexpected)?;
         Ok(roles.into_iter().find(|role| role.name == *name))
     }
 
@@ -290,9 +285,9 @@ fn access_check_message(denial: &Denial) -> String {
     )
 }
 
-/// The status of a store error that only an unexpected failure can cause here.
+/// The status of a store error that only a failure of the store can cause here.
 fn unexpected(error: AccessStoreError) -> Status {
-    internal(&error)
+    store_failure(&error)
 }
 
 /// The page size of a list request and the cursor its page token holds (decoded with `cursor`),

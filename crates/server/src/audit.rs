@@ -126,6 +126,7 @@ impl AuditLog {
             Err(error) if mutation => {
                 let detail = match error {
                     CustomerError::Unexpected(_) => "internal error".to_owned(),
+                    CustomerError::Unavailable(_) => "storage unavailable".to_owned(),
                     other => other.to_string(),
                 };
                 self.note(caller, action, resource, AuditOutcome::Failed, detail).await;

@@ -37,6 +37,16 @@ impl<B, G> GuardedBody<B, G> {
     }
 }
 
+impl<B: Default, G> Default for GuardedBody<B, G> {
+    /// An empty body guarding nothing (what a layer outside answers with itself).
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            guard: None,
+        }
+    }
+}
+
 impl<B, G> Body for GuardedBody<B, G>
 where
     B: Body,

@@ -17,6 +17,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db?mode=rwc";
 /// The default global limit of requests in flight.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
 
+/// The default interval of the database health check, in seconds.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL_SECS: u64 = 2;
+
 /// The default file the first admin key is written to.
 pub const DEFAULT_ADMIN_KEY_FILE: &str = "crm-admin.key";
 
@@ -103,7 +106,9 @@ pub struct SettingsArgs {
     /// How long shutdown waits for in-flight requests, in seconds. [default: 30]
     #[arg(long, env = "CRM_SHUTDOWN_GRACE_SECS", global = true)]
     pub shutdown_grace_secs: Option<u64>,
-    /// How often the health check pings the database, in seconds. [default: 5]
+    /// How often the health check pings the database, in seconds; while it does not answer
+    /// (within 1 s), health says NOT_SERVING and calls that need it fail fast with UNAVAILABLE.
+    /// [default: 2]
     #[arg(long, env = "CRM_HEALTH_CHECK_INTERVAL_SECS", global = true)]
     pub health_check_interval_secs: Option<u64>,
     /// Where the first admin API key is written (readable by the owner only) when `crmd` starts
@@ -247,7 +252,7 @@ impl Settings {
             health_check_interval: Duration::from_secs(
                 args.health_check_interval_secs
                     .or(file.health_check_interval_secs)
-                    .unwrap_or(5)
+                    .unwrap_or(DEFAULT_HEALTH_CHECK_INTERVAL_SECS)
                     .max(1),
             ),
             admin_key_file: args

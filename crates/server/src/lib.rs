@@ -12,6 +12,10 @@
 //!   the "rpc finished" log line.
 //! - `metrics`: the Prometheus registry and the `GET /metrics` listener.
 //! - `limits`: the global concurrency limit (load shedding) and per-request deadlines.
+//! - `availability`: the database watcher (health, a dedicated ping connection) and the gate
+//!   that answers UNAVAILABLE at once while the database is down.
+//! - `drain`: graceful shutdown's first step: refuse new calls, wait for those in flight, and
+//!   only then let HTTP/2 GOAWAY close the connections.
 //! - `body`: a response body that holds a guard (a permit, a completion) until its end.
 //! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
 //! - `api_key`: the key format, generation, hashing and constant-time comparison.
@@ -34,6 +38,7 @@ mod access_service;
 mod access_state;
 mod api_key;
 mod audit;
+mod availability;
 mod body;
 pub mod bootstrap;
 pub mod caller;
@@ -43,6 +48,7 @@ mod classification_state;
 pub mod config;
 mod convert;
 mod customer_service;
+mod drain;
 mod limits;
 mod metrics;
 mod observe;
@@ -76,11 +82,13 @@ use crate::{
     access_service::AccessGrpc,
     access_state::AccessState,
     audit::{AuditLog, RefusalAudit},
+    availability::{StorageGateLayer, StorageState},
     caller::CallerLayer,
     classification_service::ClassificationGrpc,
     classification_state::ClassificationState,
     config::Settings,
     customer_service::CustomerGrpc,
+    drain::{Drain, DrainLayer},
     limits::{ConcurrencyLimitLayer, DeadlineLayer},
     metrics::Metrics,
     observe::ObserveLayer,
@@ -238,9 +246,13 @@ pub async fn run_with(
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
     let optimize_task = tokio::spawn(optimize_periodically(db.clone()));
-    let health_task = tokio::spawn(watch_database(
-        db.clone(),
+    // The watcher pings over a pool of its own: requests exhausting theirs is not an outage.
+    let probe = Database::connect(&settings.database_url, 1).await?;
+    let storage = StorageState::new(settings.health_check_interval);
+    let health_task = tokio::spawn(availability::watch(
+        probe.clone(),
         health.clone(),
+        Arc::clone(&storage),
         settings.health_check_interval,
     ));
 
@@ -308,7 +320,9 @@ pub async fn run_with(
 
     // Outermost first: the request id exists before the span that logs it; the span is entered
     // before anything that logs; the observer sees every answer, shed or not; the limit is
-    // taken before any work; the deadline covers authentication and the handler.
+    // taken before any work (and a draining server refuses before that); the deadline covers authentication and the handler; a call is
+    // authenticated (from memory) before the storage gate refuses it for a database outage.
+    let drain = Drain::new();
     let layers = ServiceBuilder::new()
         .map_request(request_id::drop_insane)
         .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
@@ -323,12 +337,14 @@ pub async fn run_with(
                 .on_failure(()),
         )
         .layer(ObserveLayer::new(Arc::clone(&metrics)))
+        .layer(DrainLayer::new(Arc::clone(&drain)))
         .layer(ConcurrencyLimitLayer::new(
             settings.max_concurrent_requests,
             Arc::clone(&metrics),
         ))
         .layer(DeadlineLayer::new(settings.request_timeout))
         .layer(CallerLayer::new(Arc::clone(&access)).recording_refusals(refusals))
+        .layer(StorageGateLayer::new(Arc::clone(&storage)))
         .into_inner();
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -342,10 +358,18 @@ pub async fn run_with(
         .add_service(classification_service)
         // TCP_NODELAY on every accepted connection: without it, Nagle's algorithm holds back the
         // last segment of a multi-write response until the client's delayed ACK (~40 ms).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections; finishing in-flight calls");
-            let _ = stopping_tx.send(());
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), {
+            let health = health.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: refusing new calls, finishing in-flight calls");
+                let _ = stopping_tx.send(());
+                // Calls first, connections after: see the `drain` module for the h2 race this avoids.
+                drain.start();
+                set_health(&health, ServingStatus::NotServing).await;
+                drain.idle().await;
+                tracing::info!("in-flight calls finished; closing connections");
+            }
         });
 
     let grace = settings.shutdown_grace;
@@ -367,6 +391,9 @@ pub async fn run_with(
     }
     health_task.abort();
     optimize_task.abort();
+    let _ = health_task.await;
+    // A ping stuck on a silent database holds the probe's connection: do not wait for it.
+    let _ = tokio::time::timeout(availability::PING_TIMEOUT, probe.close()).await;
     schedule_task.abort();
     let _ = schedule_task.await;
     access_task.abort();
@@ -391,34 +418,10 @@ async fn grace_expired(stopping: tokio::sync::oneshot::Receiver<()>, grace: Dura
     }
 }
 
-async fn set_health(health: &HealthReporter, status: ServingStatus) {
+pub(crate) async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     for name in SERVICE_NAMES {
         health.set_service_status(*name, status).await;
-    }
-}
-
-/// Reports NOT_SERVING while the database does not answer, SERVING again once it does.
-async fn watch_database(db: Database, health: HealthReporter, every: Duration) {
-    let mut serving = true;
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let reachable = db.is_reachable().await;
-        if reachable != serving {
-            serving = reachable;
-            if reachable {
-                tracing::info!("database reachable again; health is SERVING");
-                set_health(&health, ServingStatus::Serving).await;
-            } else {
-                tracing::error!(
-                    database = db.display_url(),
-                    "database unreachable; health is NOT_SERVING"
-                );
-                set_health(&health, ServingStatus::NotServing).await;
-            }
-        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! Domain errors as gRPC statuses, in one exhaustive `match`: every [`CustomerError`] case has
 //! exactly one code, and the details a caller can act on (`BadRequest` field violations,
 //! `ErrorInfo` with a stable reason). Unexpected errors are logged here and reach the caller as
-//! a bare INTERNAL.
+//! a bare INTERNAL; an unavailable storage is logged and reaches the caller as UNAVAILABLE with
+//! a `RetryInfo` (retry after a delay).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use crm_api::crm::v1::ErrorReason;
 use crm_domain::{
@@ -61,6 +62,37 @@ pub(crate) fn internal(error: &dyn std::fmt::Display) -> Status {
     Status::internal("internal error; the service logged the cause")
 }
 
+/// How long a caller is told to wait before retrying a call that found the storage unavailable.
+pub(crate) const STORAGE_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// UNAVAILABLE with a `RetryInfo` of `retry_after`: the service cannot serve the call now, nothing
+/// was done, and the same call may succeed later. `message` must not describe internals.
+pub(crate) fn unavailable(message: impl Into<String>, retry_after: Duration) -> Status {
+    Status::with_error_details(
+        Code::Unavailable,
+        message,
+        ErrorDetails::with_retry_info(Some(retry_after)),
+    )
+}
+
+/// UNAVAILABLE for a storage failure (`cause` is logged, not shown).
+pub(crate) fn storage_unavailable(cause: &dyn std::fmt::Display) -> Status {
+    tracing::warn!(error = %cause, "request failed: the storage is unavailable");
+    unavailable(
+        "the service cannot reach its storage right now; nothing was changed, retry after the delay in RetryInfo",
+        STORAGE_RETRY_DELAY,
+    )
+}
+
+/// The status of an access store error that only a failure of the store can cause: UNAVAILABLE
+/// when the store is unavailable, INTERNAL otherwise.
+pub(crate) fn store_failure(error: &AccessStoreError) -> Status {
+    match error {
+        AccessStoreError::Unavailable(cause) => storage_unavailable(cause),
+        other => internal(other),
+    }
+}
+
 /// The status of an access store error: NOT_FOUND / ALREADY_EXISTS with `reason` and the
 /// resource under `key` in the metadata, INTERNAL otherwise.
 pub(crate) fn store_status(error: AccessStoreError, key: &str, not_found: ErrorReason, exists: ErrorReason) -> Status {
@@ -77,6 +109,7 @@ pub(crate) fn store_status(error: AccessStoreError, key: &str, not_found: ErrorR
             &[(key, &name)],
             format!("{name} already exists"),
         ),
+        AccessStoreError::Unavailable(cause) => storage_unavailable(&cause),
         AccessStoreError::Unexpected(cause) => internal(&cause),
     }
 }
@@ -235,6 +268,7 @@ pub(crate) fn to_status(error: CustomerError) -> Status {
                 resource_name(&id)
             ),
         ),
+        CustomerError::Unavailable(cause) => storage_unavailable(&cause),
         CustomerError::Unexpected(cause) => internal(&cause),
     }
 }
