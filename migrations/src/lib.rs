@@ -14,6 +14,7 @@ mod m20261123_000002_create_service_secrets;
 mod m20261123_000003_create_access_control;
 mod m20261123_000004_index_customer_scope;
 mod m20261123_000005_create_classification;
+mod m20261206_000006_notify_customer_facts;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_access_control::Migration),
             Box::new(m20261123_000004_index_customer_scope::Migration),
             Box::new(m20261123_000005_create_classification::Migration),
+            Box::new(m20261206_000006_notify_customer_facts::Migration),
         ]
     }
 }

@@ -2574,3 +2574,78 @@ async fn a_replica_sees_keys_and_bindings_created_and_revoked_elsewhere(app: Tes
     }
     replica.stop().await.expect("the replica stops cleanly");
 }
+
+crm_tests::e2e!(a_customer_given_to_another_owner_is_checked_against_the_new_owner_at_once);
+
+/// CheckPermission answers from facts kept in memory (owner, department, grade): a change made
+/// through this replica is seen by its next check, and on PostgreSQL another replica's cache
+/// forgets the customer when the change's notification arrives.
+async fn a_customer_given_to_another_owner_is_checked_against_the_new_owner_at_once(app: TestApp) {
+    let before = member(&app, "facts-before", "", "roles/sales_rep", pb::Scope::Own).await;
+    let after = member(&app, "facts-after", "", "roles/sales_rep", pb::Scope::Own).await;
+    let target = customer(&app, "facts-co", &before.name, "").await;
+    let allowed = |member: &Member, on: &TestApp| {
+        let client = member.access(on);
+        let customer = target.name.clone();
+        async move { check(&client, "", "customers.get", &customer).await.unwrap().allowed }
+    };
+    let replica = if is_postgres(&app) {
+        let replica = app.spawn_replica(|_| {}).await;
+        who_am_i(&replica.access).await.expect("the replica serves the admin");
+        Some(replica)
+    } else {
+        None
+    };
+    // Read twice, so the facts are in every cache, and the batch form too.
+    for _ in 0..2 {
+        assert!(allowed(&before, &app).await);
+        assert!(!allowed(&after, &app).await);
+        if let Some(replica) = &replica {
+            eventually("the replica knows the new key", || allowed(&before, replica)).await;
+            assert!(!allowed(&after, replica).await);
+        }
+    }
+
+    let mut changed = target.clone();
+    changed.owner = after.name.clone();
+    app.customers
+        .clone()
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(changed),
+            update_mask: mask(&["owner"]),
+        })
+        .await
+        .unwrap();
+    // On the replica that made the change: the very next check.
+    assert!(!allowed(&before, &app).await, "the former owner is refused at once");
+    assert!(allowed(&after, &app).await, "the new owner is granted at once");
+    let admin_batch = app
+        .access
+        .clone()
+        .batch_check_permissions(pb::BatchCheckPermissionsRequest {
+            items: [&before, &after]
+                .iter()
+                .map(|member| item(&member.name, &member.name, "customers.get", &target.name))
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let answers: Vec<bool> = admin_batch
+        .results
+        .iter()
+        .map(|result| match &result.result {
+            Some(pb::check_permission_result::Result::Decision(decision)) => decision.allowed,
+            other => panic!("an answer for every item: {other:?}"),
+        })
+        .collect();
+    assert_eq!(answers, [false, true], "BatchCheckPermissions sees the new owner at once");
+
+    if let Some(replica) = replica {
+        eventually("the other replica forgets the former owner", || async {
+            !allowed(&before, &replica).await && allowed(&after, &replica).await
+        })
+        .await;
+        replica.stop().await.expect("the replica stops cleanly");
+    }
+}

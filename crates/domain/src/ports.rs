@@ -49,9 +49,10 @@ pub trait CustomerRepository: Send + Sync + 'static {
     /// The customers with these ids that exist (deleted or not), in any order, each once.
     fn find_many(&self, ids: &[CustomerId]) -> impl Future<Output = Result<Vec<Customer>, CustomerError>> + Send;
 
-    /// The owner and department of the customer with this id (deleted or not), read by primary
-    /// key without the rest of the row; `None` if there is no such customer. Access decisions
-    /// need only these.
+    /// The owner, department and grade of the customer with this id (deleted or not), read by
+    /// primary key without the rest of the row; `None` if there is no such customer. Access
+    /// decisions need only these. An implementation may answer from a cache that its own writes
+    /// keep exact and that another replica's writes reach as their notification does.
     fn find_facts(&self, id: &CustomerId) -> impl Future<Output = Result<Option<CustomerFacts>, CustomerError>> + Send;
 
     /// The facts of the customers with these ids that exist (deleted or not), in any order, each

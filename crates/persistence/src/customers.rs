@@ -4,8 +4,8 @@
 //! one transaction. Concurrency control is a compare-and-set on the `version` column
 //! (`UPDATE … WHERE id = ? AND version = ?`), atomic on both SQLite and PostgreSQL.
 //!
-//! Access decisions read only a customer's owner and department ([`CustomerFacts`]), by primary
-//! key and without its tags; a listing's [`ListScope`] becomes a condition of the query itself, so
+//! Access decisions read only a customer's owner, department and grade ([`CustomerFacts`]), by
+//! primary key and without its tags, through the [`crate::facts_cache`] the writes here keep true; a listing's [`ListScope`] becomes a condition of the query itself, so
 //! filters, order and keyset paging apply within what the caller may see.
 
 use crm_domain::{
@@ -248,28 +248,50 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn find_facts(&self, id: &CustomerId) -> Result<Option<CustomerFacts>, CustomerError> {
-        facts_only(customer::Entity::find_by_id(id.as_str()))
+        let cache = self.db.facts();
+        if let Some(facts) = cache.get(id) {
+            return Ok(Some(facts));
+        }
+        let generation = cache.generation();
+        let facts = facts_only(customer::Entity::find_by_id(id.as_str()))
             .one(self.db.connection())
             .await
             .map_err(unexpected)?
             .map(|row| facts_from_tuple(row).map(|(_, facts)| facts))
-            .transpose()
+            .transpose()?;
+        if let Some(facts) = &facts {
+            cache.store(id, facts, generation);
+        }
+        Ok(facts)
     }
 
     async fn find_facts_many(&self, ids: &[CustomerId]) -> Result<Vec<(CustomerId, CustomerFacts)>, CustomerError> {
-        let mut unique: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        unique.sort_unstable();
+        let cache = self.db.facts();
+        let mut unique: Vec<&CustomerId> = ids.iter().collect();
+        unique.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         unique.dedup();
-        if unique.is_empty() {
-            return Ok(Vec::new());
+        let mut found = Vec::with_capacity(unique.len());
+        let mut missing = Vec::new();
+        for id in unique {
+            match cache.get(id) {
+                Some(facts) => found.push((id.clone(), facts)),
+                None => missing.push(id.as_str()),
+            }
         }
-        facts_only(customer::Entity::find().filter(customer::Column::Id.is_in(unique)))
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let generation = cache.generation();
+        let read = facts_only(customer::Entity::find().filter(customer::Column::Id.is_in(missing)))
             .all(self.db.connection())
             .await
-            .map_err(unexpected)?
-            .into_iter()
-            .map(facts_from_tuple)
-            .collect()
+            .map_err(unexpected)?;
+        for row in read {
+            let (id, facts) = facts_from_tuple(row)?;
+            cache.store(&id, &facts, generation);
+            found.push((id, facts));
+        }
+        Ok(found)
     }
 
     async fn find_by_request_id(&self, request_id: RequestId) -> Result<Option<Customer>, CustomerError> {
@@ -324,6 +346,10 @@ impl CustomerRepository for SqlCustomerRepository {
             .await
             .map_err(unexpected)?
         };
+        if CustomerFacts::from(previous) != CustomerFacts::from(customer) {
+            // Whether or not it was written: a lost reply may hide a commit.
+            self.db.facts().forget([customer.id.as_str()]);
+        }
         if written {
             return Ok(());
         }

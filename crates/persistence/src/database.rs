@@ -1,9 +1,11 @@
 //! Connecting to the database named by a URL, migrating it, and checking it is reachable.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
+
+use crate::facts_cache::FactsCache;
 
 /// Which database engine a URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,8 @@ pub struct Database {
     connection: DatabaseConnection,
     backend: Backend,
     display_url: String,
+    /// Shared by every clone: the facts access decisions read, see [`crate::facts_cache`].
+    facts: Arc<FactsCache>,
 }
 
 /// The URL with any password replaced by `***`, safe to log and show.
@@ -186,6 +190,7 @@ impl Database {
             connection,
             backend,
             display_url,
+            facts: Arc::new(FactsCache::new(backend == Backend::Sqlite)),
         })
     }
 
@@ -304,6 +309,11 @@ impl Database {
 
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.connection
+    }
+
+    /// The cache of customers' access facts this pool's writes keep true.
+    pub(crate) fn facts(&self) -> &FactsCache {
+        &self.facts
     }
 }
 

@@ -16,6 +16,8 @@
 //!   SQL conditions with bound values (no filter text ever reaches SQL).
 //! - [`notify`]: telling the other replicas that access control changed (PostgreSQL
 //!   `LISTEN`/`NOTIFY`; nothing to do on SQLite).
+//! - [`facts_cache`]: the owner, department and grade of customers seen by CheckPermission, kept
+//!   true by this replica's writes and, on PostgreSQL, other replicas' notifications.
 //! - [`secrets`]: random keys shared by all replicas through the database.
 //! - `entity`: the sea-orm entities, private to this crate.
 
@@ -26,6 +28,7 @@ pub mod customers;
 mod database;
 mod entity;
 mod errors;
+pub mod facts_cache;
 mod mapping;
 pub mod notify;
 mod query;

@@ -246,6 +246,7 @@ pub async fn run_with(
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
     let optimize_task = tokio::spawn(optimize_periodically(db.clone()));
+    let facts_task = tokio::spawn(crm_persistence::facts_cache::follow_changes(db.clone()));
     // The watcher pings over a pool of its own: requests exhausting theirs is not an outage.
     let probe = Database::connect(&settings.database_url, 1).await?;
     let storage = StorageState::new(settings.health_check_interval);
@@ -396,6 +397,8 @@ pub async fn run_with(
     let _ = tokio::time::timeout(availability::PING_TIMEOUT, probe.close()).await;
     schedule_task.abort();
     let _ = schedule_task.await;
+    facts_task.abort();
+    let _ = facts_task.await;
     access_task.abort();
     // Wait until the watcher is gone: its PostgreSQL listener holds a pooled connection that
     // closing the pool would otherwise wait for.

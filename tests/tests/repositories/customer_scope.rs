@@ -231,7 +231,7 @@ async fn an_empty_scope_lists_nothing_without_querying(backend: Backend) {
     assert_eq!(repo.find_facts_many(&[]).await.unwrap(), vec![]);
     let everything = query(ListScope::Everything, "", "create_time", 10, true);
     let error = repo.list(&everything, 10).await.unwrap_err();
-    assert!(matches!(error, CustomerError::Unexpected(_)), "{error:?}");
+    assert!(matches!(error, CustomerError::Unavailable(_)), "{error:?}");
 }
 
 async fn facts_are_read_by_primary_key(backend: Backend) {

@@ -1,0 +1,55 @@
+//! On PostgreSQL, a trigger that tells every replica when the facts an access decision reads
+//! about a customer (its owner, department and grade) change or the customer row goes.
+//!
+//! Each replica keeps those facts in a cache (the persistence crate's `facts_cache`), so that
+//! CheckPermission needs no query. The replica that writes forgets its own entry at once; the
+//! others learn of the change from a notification on `crm_customer_facts` whose payload is the
+//! customer's id, sent by this trigger when the transaction commits. A row trigger with a `WHEN`
+//! condition costs nothing for the writes that leave the three columns alone, which are most of
+//! them (an UpdateCustomer of a phone number, a purchase recorded).
+//!
+//! SQLite has one process per file, so there is nobody to tell: `up` and `down` do nothing there.
+
+use sea_orm_migration::{async_trait::async_trait, prelude::*, sea_orm::DatabaseBackend};
+
+#[derive(DeriveMigrationName)]
+pub(crate) struct Migration;
+
+const UP: &[&str] = &[
+    "CREATE FUNCTION crm_notify_customer_facts() RETURNS trigger LANGUAGE plpgsql AS $$ \
+     BEGIN PERFORM pg_notify('crm_customer_facts', OLD.id); RETURN NULL; END $$",
+    "CREATE TRIGGER crm_customer_facts_updated AFTER UPDATE OF owner, department, grade ON customers \
+     FOR EACH ROW WHEN (OLD.owner IS DISTINCT FROM NEW.owner \
+     OR OLD.department IS DISTINCT FROM NEW.department OR OLD.grade IS DISTINCT FROM NEW.grade) \
+     EXECUTE FUNCTION crm_notify_customer_facts()",
+    "CREATE TRIGGER crm_customer_facts_deleted AFTER DELETE ON customers \
+     FOR EACH ROW EXECUTE FUNCTION crm_notify_customer_facts()",
+];
+
+const DOWN: &[&str] = &[
+    "DROP TRIGGER crm_customer_facts_deleted ON customers",
+    "DROP TRIGGER crm_customer_facts_updated ON customers",
+    "DROP FUNCTION crm_notify_customer_facts()",
+];
+
+async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let connection = manager.get_connection();
+    for statement in statements {
+        connection.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run(manager, UP).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run(manager, DOWN).await
+    }
+}
