@@ -51,10 +51,26 @@ impl Crmd {
 
     /// Starts `crmd ARGS` with text logs at `info` and the extra environment `env`.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
         let mut command = Command::new(crmd_path());
+        command.args(args);
+        Self::spawn(command, env)
+    }
+
+    /// Starts `crmd ARGS` with its soft and hard file-descriptor limits at `limit` (through
+    /// util-linux's `prlimit`, which execs crmd in its own process).
+    pub fn start_with_descriptor_limit(args: &[&str], limit: u64) -> Self {
+        let mut command = Command::new("prlimit");
         command
-            .args(args)
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg("--")
+            .arg(crmd_path())
+            .args(args);
+        Self::spawn(command, &[])
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        command
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -148,6 +164,11 @@ impl Crmd {
             self.output.push(line);
         }
         (status, self.output.join("\n"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Sends `signal` (e.g. `TERM`) to the process.

@@ -136,6 +136,22 @@ pub struct SettingsArgs {
     /// at once with RESOURCE_EXHAUSTED (health checks are never refused). [default: 512]
     #[arg(long, env = "CRM_MAX_CONCURRENT_REQUESTS", global = true)]
     pub max_concurrent_requests: Option<usize>,
+    /// The most client connections open at once; one more is closed as soon as it is accepted.
+    /// 0 derives it from the file-descriptor limit (raised to its hard limit at start) less
+    /// what the database pools and files need. [default: 0]
+    #[arg(long, env = "CRM_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// How long a new connection may take to send its first bytes, in seconds. [default: 10]
+    #[arg(long, env = "CRM_CONNECTION_HANDSHAKE_TIMEOUT_SECS", global = true)]
+    pub connection_handshake_timeout_secs: Option<u64>,
+    /// How long a connection may carry no call before it is closed, in seconds; 0 keeps idle
+    /// connections open. Clients reconnect by themselves on their next call. [default: 300]
+    #[arg(long, env = "CRM_CONNECTION_IDLE_TIMEOUT_SECS", global = true)]
+    pub connection_idle_timeout_secs: Option<u64>,
+    /// How often an HTTP/2 PING checks that a client is still there, in seconds (one not
+    /// answered within 20 s closes the connection); 0 turns it off. [default: 60]
+    #[arg(long, env = "CRM_HTTP2_KEEPALIVE_INTERVAL_SECS", global = true)]
+    pub http2_keepalive_interval_secs: Option<u64>,
 }
 
 /// The same settings as read from a config file.
@@ -158,6 +174,10 @@ struct FileSettings {
     reclassify_interval_secs: Option<u64>,
     metrics_addr: Option<SocketAddr>,
     max_concurrent_requests: Option<usize>,
+    max_connections: Option<usize>,
+    connection_handshake_timeout_secs: Option<u64>,
+    connection_idle_timeout_secs: Option<u64>,
+    http2_keepalive_interval_secs: Option<u64>,
 }
 
 /// The settings in force, every one resolved.
@@ -198,6 +218,14 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// The global limit of requests in flight (at least 1).
     pub max_concurrent_requests: usize,
+    /// The most client connections open at once; `None`: derived from the descriptor limit.
+    pub max_connections: Option<usize>,
+    /// How long a new connection may take to send its first bytes.
+    pub connection_handshake_timeout: Duration,
+    /// How long a connection may carry no call; `None`: forever.
+    pub connection_idle_timeout: Option<Duration>,
+    /// How often HTTP/2 PINGs check the client; `None`: never.
+    pub http2_keepalive_interval: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -284,6 +312,29 @@ impl Settings {
                 .or(file.max_concurrent_requests)
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS)
                 .max(1),
+            max_connections: args.max_connections.or(file.max_connections).filter(|n| *n > 0),
+            connection_handshake_timeout: Duration::from_secs(
+                args.connection_handshake_timeout_secs
+                    .or(file.connection_handshake_timeout_secs)
+                    .unwrap_or(10)
+                    .max(1),
+            ),
+            connection_idle_timeout: match args
+                .connection_idle_timeout_secs
+                .or(file.connection_idle_timeout_secs)
+                .unwrap_or(300)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            http2_keepalive_interval: match args
+                .http2_keepalive_interval_secs
+                .or(file.http2_keepalive_interval_secs)
+                .unwrap_or(60)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         }
     }
 }

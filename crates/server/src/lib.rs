@@ -14,6 +14,8 @@
 //! - `limits`: the global concurrency limit (load shedding) and per-request deadlines.
 //! - `availability`: the database watcher (health, a dedicated ping connection) and the gate
 //!   that answers UNAVAILABLE at once while the database is down.
+//! - `connections`: the accepted connections: a cap, handshake and idle deadlines, and an accept
+//!   loop that backs off when the process is out of file descriptors.
 //! - `drain`: graceful shutdown's first step: refuse new calls, wait for those in flight, and
 //!   only then let HTTP/2 GOAWAY close the connections.
 //! - `body`: a response body that holds a guard (a permit, a completion) until its end.
@@ -46,6 +48,7 @@ mod classification_convert;
 mod classification_service;
 mod classification_state;
 pub mod config;
+mod connections;
 mod convert;
 mod customer_service;
 mod drain;
@@ -70,7 +73,7 @@ use crm_api::crm::v1::{
 use crm_domain::customer::service::CustomerService;
 use crm_persistence::{Database, SqlAccessRepository, SqlCustomerRepository, secrets};
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 use tower_http::{
@@ -87,6 +90,7 @@ use crate::{
     classification_service::ClassificationGrpc,
     classification_state::ClassificationState,
     config::Settings,
+    connections::{ConnectionCallsLayer, ConnectionLimits},
     customer_service::CustomerGrpc,
     drain::{Drain, DrainLayer},
     limits::{ConcurrencyLimitLayer, DeadlineLayer},
@@ -102,6 +106,9 @@ const SERVICE_NAMES: &[&str] = &[
     "crm.v1.AccessService",
     "crm.v1.ClassificationService",
 ];
+
+/// How long an HTTP/2 keepalive PING may go unanswered before the connection is closed.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long shutdown waits for scrapes in progress.
 const METRICS_DRAIN: Duration = Duration::from_secs(5);
@@ -325,6 +332,7 @@ pub async fn run_with(
     // authenticated (from memory) before the storage gate refuses it for a database outage.
     let drain = Drain::new();
     let layers = ServiceBuilder::new()
+        .layer(ConnectionCallsLayer)
         .map_request(request_id::drop_insane)
         .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id::HEADER))
@@ -349,7 +357,24 @@ pub async fn run_with(
         .into_inner();
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let descriptor_limit = connections::raise_descriptor_limit();
+    let limits = ConnectionLimits {
+        max_connections: settings.max_connections.unwrap_or_else(|| {
+            // The pools (requests, the health probe, two listeners) and crmd's own files.
+            let reserved = usize::try_from(settings.db_max_connections).unwrap_or(usize::MAX) + 3 + 64;
+            connections::default_max_connections(descriptor_limit, reserved)
+        }),
+        handshake_timeout: settings.connection_handshake_timeout,
+        idle_timeout: settings.connection_idle_timeout,
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        descriptor_limit = descriptor_limit.unwrap_or(0),
+        "connection limits"
+    );
     let server = Server::builder()
+        .http2_keepalive_interval(settings.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -357,9 +382,8 @@ pub async fn run_with(
         .add_service(customer_service)
         .add_service(access_service)
         .add_service(classification_service)
-        // TCP_NODELAY on every accepted connection: without it, Nagle's algorithm holds back the
-        // last segment of a multi-write response until the client's delayed ACK (~40 ms).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), {
+        // The cap, deadlines and EMFILE back-off of the `connections` module (and TCP_NODELAY).
+        .serve_with_incoming_shutdown(connections::incoming(listener, limits, Arc::clone(&metrics)), {
             let health = health.clone();
             async move {
                 shutdown.await;

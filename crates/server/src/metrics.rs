@@ -51,6 +51,12 @@ struct PoolLabels {
     state: &'static str,
 }
 
+/// The label of a connection closed by its own deadline: `handshake_timeout` or `idle_timeout`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExpiryLabels {
+    reason: &'static str,
+}
+
 /// The label of a finished batch run: `ok` or `failed`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -71,6 +77,10 @@ pub(crate) struct Metrics {
     durations: Family<MethodLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
     shed: Counter,
+    connections_open: Gauge,
+    connections_refused: Counter,
+    connections_expired: Family<ExpiryLabels, Counter>,
+    accept_backoffs: Counter,
     pool: Family<PoolLabels, Gauge>,
     batch_runs: Family<OutcomeLabels, Counter>,
     batch_processed: Counter,
@@ -110,6 +120,30 @@ impl Metrics {
             "crm_grpc_requests_shed",
             "gRPC requests refused with RESOURCE_EXHAUSTED because --max-concurrent-requests were in flight",
             shed.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "crm_grpc_connections_open",
+            "Client connections open now (at most --max-connections)",
+            connections_open.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "crm_grpc_connections_refused",
+            "Client connections closed at once because --max-connections were open",
+            connections_refused.clone(),
+        );
+        let connections_expired = Family::<ExpiryLabels, Counter>::default();
+        registry.register(
+            "crm_grpc_connections_expired",
+            "Client connections closed by crmd: `handshake_timeout` (sent nothing in time) or `idle_timeout` (no call for --connection-idle-timeout-secs)",
+            connections_expired.clone(),
+        );
+        let accept_backoffs = Counter::default();
+        registry.register(
+            "crm_grpc_accept_backoffs",
+            "Times accepting a connection failed for want of file descriptors and the accept loop waited",
+            accept_backoffs.clone(),
         );
         let pool = Family::<PoolLabels, Gauge>::default();
         registry.register(
@@ -167,6 +201,10 @@ impl Metrics {
             durations,
             in_flight,
             shed,
+            connections_open,
+            connections_refused,
+            connections_expired,
+            accept_backoffs,
             pool,
             batch_runs,
             batch_processed,
@@ -208,6 +246,31 @@ impl Metrics {
     /// A request was refused by the concurrency limit.
     pub(crate) fn shed(&self) {
         self.shed.inc();
+    }
+
+    /// A client connection was accepted under the cap.
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// A connection that [`connection_opened`](Self::connection_opened) closed.
+    pub(crate) fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    /// A connection was closed at once: the cap was reached.
+    pub(crate) fn connection_refused(&self) {
+        self.connections_refused.inc();
+    }
+
+    /// A connection is being closed by its own deadline (`handshake_timeout`, `idle_timeout`).
+    pub(crate) fn connection_expired(&self, reason: &'static str) {
+        self.connections_expired.get_or_create(&ExpiryLabels { reason }).inc();
+    }
+
+    /// The accept loop waits: the process is out of file descriptors.
+    pub(crate) fn accept_backoff(&self) {
+        self.accept_backoffs.inc();
     }
 
     /// A batch re-classification run started over `total` customers.
