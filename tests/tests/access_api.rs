@@ -2639,7 +2639,11 @@ async fn a_customer_given_to_another_owner_is_checked_against_the_new_owner_at_o
             other => panic!("an answer for every item: {other:?}"),
         })
         .collect();
-    assert_eq!(answers, [false, true], "BatchCheckPermissions sees the new owner at once");
+    assert_eq!(
+        answers,
+        [false, true],
+        "BatchCheckPermissions sees the new owner at once"
+    );
 
     if let Some(replica) = replica {
         eventually("the other replica forgets the former owner", || async {

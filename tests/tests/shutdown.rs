@@ -51,9 +51,7 @@ const IN_FLIGHT: usize = 32;
 /// the connection closed (hyper's "operation was canceled"). A connection reset, PROTOCOL_ERROR,
 /// is none of these.
 fn never_sent(status: &tonic::Status) -> bool {
-    status.code() == Code::Unavailable
-        || status.message() == "operation was canceled"
-        || refused_by_goaway(status)
+    status.code() == Code::Unavailable || status.message() == "operation was canceled" || refused_by_goaway(status)
 }
 
 /// Whether `status` is h2's error for a stream above the last stream id of a graceful GOAWAY.
