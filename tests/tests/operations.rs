@@ -516,6 +516,9 @@ fn crmd_help_documents_the_listen_address_and_the_database_url() {
         "--metrics-addr",
         "CRM_METRICS_ADDR",
         "--max-concurrent-requests",
+        "--principal-max-concurrent",
+        "--principal-rate",
+        "--request-body-timeout-secs",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
     ] {
         assert!(

@@ -103,6 +103,11 @@ impl CrmdProcess {
             }
         }
         command.env("CRM_LOG", "info").env("CRM_LOG_FORMAT", "text");
+        // Every call of the benchmark is the admin's: its per-principal limit of calls at once
+        // would shed the open loops' pile-ups before the server does. An environment variable,
+        // not a flag, so that an older crmd (`--compare-crmd`) without the setting still starts,
+        // and a `--crmd-arg` flag still wins.
+        command.env("CRM_PRINCIPAL_MAX_CONCURRENT", "0");
         let mut child = KillOnDrop(
             command
                 .spawn()

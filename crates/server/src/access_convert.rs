@@ -20,7 +20,10 @@ use crm_domain::{
 };
 use sha2::{Digest as _, Sha256};
 
-use crate::convert::timestamp;
+use crate::{
+    convert::timestamp,
+    principal_limits::{EffectiveLimits, LimitSource},
+};
 
 // ---------------------------------------------------------------------------------------------
 // Resource names
@@ -201,6 +204,25 @@ pub(crate) fn staff_level_from_proto(raw: i32) -> Result<Option<StaffLevel>, Inv
 }
 
 /// The proto form of a scope.
+/// The limits a caller is held to, with where each was set.
+pub(crate) fn limits_to_proto(limits: &EffectiveLimits) -> pb::CallerLimits {
+    pb::CallerLimits {
+        max_concurrent: limits.max_concurrent,
+        max_concurrent_source: limit_source_to_proto(limits.max_concurrent_origin.source()) as i32,
+        rate_per_second: limits.rate.per_second(),
+        rate_burst: limits.rate.burst(),
+        rate_source: limit_source_to_proto(limits.rate_origin.source()) as i32,
+    }
+}
+
+fn limit_source_to_proto(source: LimitSource) -> pb::LimitSource {
+    match source {
+        LimitSource::Default => pb::LimitSource::Default,
+        LimitSource::Role => pb::LimitSource::Role,
+        LimitSource::Principal => pb::LimitSource::Principal,
+    }
+}
+
 pub(crate) fn scope_to_proto(scope: Scope) -> pb::Scope {
     match scope {
         Scope::All => pb::Scope::All,

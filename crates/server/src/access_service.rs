@@ -48,15 +48,16 @@ use crate::{
     access_convert::{
         PrincipalChange, RoleChange, api_key_name, api_key_to_proto, api_keys_of, audit_cursor_text,
         audit_event_to_proto, binding_name, binding_to_proto, ceil_micros, decision_to_proto, decode_page_token,
-        encode_page_token, expire_time, new_binding, new_principal, new_role, parse_api_key_name, parse_audit_cursor,
-        parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes, role_name,
-        role_to_proto, scope_to_proto, time_from_proto,
+        encode_page_token, expire_time, limits_to_proto, new_binding, new_principal, new_role, parse_api_key_name,
+        parse_audit_cursor, parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes,
+        role_name, role_to_proto, scope_to_proto, time_from_proto,
     },
     access_state::{AccessState, AccessView},
     api_key,
     audit::AuditLog,
     caller::{caller_of, unauthenticated},
     convert::customer_name,
+    principal_limits::EffectiveLimits,
     status::{denied, internal, invalid_argument, store_failure, store_status, to_status, with_info},
 };
 
@@ -1017,10 +1018,13 @@ impl AccessApi for AccessGrpc {
                 scope: scope_to_proto(scope) as i32,
             })
             .collect();
+        // The limits the authentication layer applied to this very call.
+        let limits = request.extensions().get::<EffectiveLimits>().map(limits_to_proto);
         Ok(Response::new(pb::WhoAmIResponse {
             principal: Some(principal_to_proto(principal)),
             api_key: api_key_name(&caller.principal, caller.key_id),
             permissions,
+            limits,
         }))
     }
 

@@ -7,6 +7,11 @@
 //! answer, so a caller learns nothing about which it was; the log says which prefix was tried.
 //! The check reads only the in-memory [`AccessState`]: no query per request. Refusals go to the
 //! audit log through a [`RefusalAudit`], which rate-limits them and never waits.
+//!
+//! Once the caller is known, the layer applies its per-principal limits (see
+//! `principal_limits`): a call over one is answered RESOURCE_EXHAUSTED here, before it takes a
+//! place in the global limit; an admitted call counts against its principal until its response's
+//! last frame, and carries its effective limits to the handler (WhoAmI reports them).
 
 use std::{
     collections::HashMap,
@@ -23,7 +28,13 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::{Layer, Service};
 
 use crate::{
-    access_state::AccessState, api_key::ApiKey, audit::RefusalAudit, status::ERROR_DOMAIN, status::reason_text,
+    access_state::AccessState,
+    api_key::ApiKey,
+    audit::RefusalAudit,
+    body::GuardedBody,
+    principal_limits::{PrincipalLimiter, PrincipalSlot},
+    status::ERROR_DOMAIN,
+    status::reason_text,
 };
 
 /// Path prefixes of the methods served without authentication.
@@ -35,14 +46,27 @@ const PUBLIC_PATHS: &[&str] = &[
 
 /// Authenticates every request against the access state and attaches its [`Caller`].
 #[derive(Debug, Clone)]
-pub struct CallerLayer {
+pub(crate) struct CallerLayer {
     state: Arc<AccessState>,
     refusals: Option<RefusalAudit>,
+    limits: Option<Arc<PrincipalLimiter>>,
 }
 
 impl CallerLayer {
     pub(crate) fn new(state: Arc<AccessState>) -> Self {
-        Self { state, refusals: None }
+        Self {
+            state,
+            refusals: None,
+            limits: None,
+        }
+    }
+
+    /// Holds every authenticated caller to its per-principal limits.
+    pub(crate) fn limiting(self, limits: Arc<PrincipalLimiter>) -> Self {
+        Self {
+            limits: Some(limits),
+            ..self
+        }
     }
 
     /// Records the requests it refuses with `refusals`.
@@ -62,16 +86,25 @@ impl<S> Layer<S> for CallerLayer {
             inner,
             state: Arc::clone(&self.state),
             refusals: self.refusals.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
 
 /// The service [`CallerLayer`] wraps around each gRPC service.
 #[derive(Debug, Clone)]
-pub struct CallerService<S> {
+pub(crate) struct CallerService<S> {
     inner: S,
     state: Arc<AccessState>,
     refusals: Option<RefusalAudit>,
+    limits: Option<Arc<PrincipalLimiter>>,
+}
+
+/// An answer the layer gives itself, holding nothing.
+fn answer<ResBody: Default>(status: Status) -> SlotResponse<ResBody> {
+    status
+        .into_http::<ResBody>()
+        .map(|body| GuardedBody::new(body, PrincipalSlot::none()))
 }
 
 /// The answer to every request that does not authenticate.
@@ -91,7 +124,7 @@ where
     ResBody: Default + Send + 'static,
     S::Error: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = SlotResponse<ResBody>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -102,7 +135,8 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();
         if PUBLIC_PATHS.iter().any(|public| path.starts_with(public)) {
-            return Box::pin(self.inner.call(request));
+            // No caller, so no per-principal limit.
+            return guarded(self.inner.call(request), PrincipalSlot::none());
         }
         let presented = ApiKey::from_authorization(
             request
@@ -110,9 +144,9 @@ where
                 .get(http::header::AUTHORIZATION)
                 .and_then(|value| value.to_str().ok()),
         );
-        let caller = presented
-            .as_ref()
-            .and_then(|key| self.state.view().authenticate(key, chrono::Utc::now()));
+        let view = self.state.view();
+        let now = chrono::Utc::now();
+        let caller = presented.as_ref().and_then(|key| view.authenticate(key, now));
         let Some(caller) = caller else {
             tracing::warn!(
                 key_prefix = presented.as_ref().map(|key| key.prefix.as_str()),
@@ -121,13 +155,49 @@ where
             if let Some(refusals) = &self.refusals {
                 refusals.refused(path, presented.as_ref().map(|key| key.prefix.as_str()));
             }
-            let response = unauthenticated().into_http::<ResBody>();
+            let response = answer(unauthenticated());
             return Box::pin(async move { Ok(response) });
         };
         tracing::Span::current().record("caller", tracing::field::display(&caller));
+        let slot = match &self.limits {
+            None => PrincipalSlot::none(),
+            Some(limiter) => {
+                let limits = limiter.effective(&view.snapshot, &caller.principal, now);
+                match limiter.admit(&caller.principal, &limits) {
+                    Ok(slot) => {
+                        request.extensions_mut().insert(limits);
+                        slot
+                    }
+                    Err(refused) => {
+                        let response = answer(refused);
+                        return Box::pin(async move { Ok(response) });
+                    }
+                }
+            }
+        };
+        drop(view);
         request.extensions_mut().insert(caller);
-        Box::pin(self.inner.call(request))
+        guarded(self.inner.call(request), slot)
     }
+}
+
+/// A response whose body holds the caller's [`PrincipalSlot`].
+type SlotResponse<ResBody> = http::Response<GuardedBody<ResBody, PrincipalSlot>>;
+
+/// `future`'s response with `slot` held until the end of its body (or dropped with the future,
+/// when the call is abandoned before it answers).
+fn guarded<F, ResBody, E>(
+    future: F,
+    slot: PrincipalSlot,
+) -> Pin<Box<dyn Future<Output = Result<SlotResponse<ResBody>, E>> + Send>>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>> + Send + 'static,
+    ResBody: Send + 'static,
+{
+    Box::pin(async move {
+        let response = future.await?;
+        Ok(response.map(|body| GuardedBody::new(body, slot)))
+    })
 }
 
 /// The caller the layer attached to `request`.

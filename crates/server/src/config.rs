@@ -2,9 +2,13 @@
 //! TOML config file, in that order of precedence, falling back to a default that needs no set-up
 //! (an SQLite file in the working directory, loopback port 50051).
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use crm_domain::clock::{Clock, SystemClock};
+
+use crate::principal_limits::{
+    DEFAULT_PRINCIPAL_MAX_CONCURRENT, LimitOverride, LimitTarget, PrincipalLimitSettings, Rate,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -16,6 +20,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db?mode=rwc";
 
 /// The default global limit of requests in flight.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
+
+/// The default time a request's body has to arrive whole, in seconds.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: u64 = 5;
 
 /// The default interval of the database health check, in seconds.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL_SECS: u64 = 2;
@@ -152,6 +159,26 @@ pub struct SettingsArgs {
     /// answered within 20 s closes the connection); 0 turns it off. [default: 60]
     #[arg(long, env = "CRM_HTTP2_KEEPALIVE_INTERVAL_SECS", global = true)]
     pub http2_keepalive_interval_secs: Option<u64>,
+    /// How long a request's message has to arrive whole, in seconds from the request's start;
+    /// a call still receiving it then ends with DEADLINE_EXCEEDED and frees its place (at least
+    /// 1). [default: 5]
+    #[arg(long, env = "CRM_REQUEST_BODY_TIMEOUT_SECS", global = true)]
+    pub request_body_timeout_secs: Option<u64>,
+    /// The most calls one principal may have in flight at once, across its keys and connections;
+    /// beyond it RESOURCE_EXHAUSTED at once. 0 means no per-principal limit. The config file can
+    /// set it per role and per principal (`[principal_limits."roles/ID"]`,
+    /// `[principal_limits."principals/ID"]`). [default: 64]
+    #[arg(long, env = "CRM_PRINCIPAL_MAX_CONCURRENT", global = true)]
+    pub principal_max_concurrent: Option<u32>,
+    /// The calls per second one principal may make on average; beyond it RESOURCE_EXHAUSTED
+    /// with the time to wait. 0 means no rate limit. Per role and per principal as above.
+    /// [default: 0]
+    #[arg(long, env = "CRM_PRINCIPAL_RATE", global = true)]
+    pub principal_rate: Option<u32>,
+    /// How many calls one principal may make at once after a quiet spell, under
+    /// `--principal-rate`. [default: the rate]
+    #[arg(long, env = "CRM_PRINCIPAL_RATE_BURST", global = true)]
+    pub principal_rate_burst: Option<u32>,
 }
 
 /// The same settings as read from a config file.
@@ -178,6 +205,13 @@ struct FileSettings {
     connection_handshake_timeout_secs: Option<u64>,
     connection_idle_timeout_secs: Option<u64>,
     http2_keepalive_interval_secs: Option<u64>,
+    request_body_timeout_secs: Option<u64>,
+    principal_max_concurrent: Option<u32>,
+    principal_rate: Option<u32>,
+    principal_rate_burst: Option<u32>,
+    /// Overrides of the per-principal limits, keyed `roles/{id}` or `principals/{id}`.
+    #[serde(default)]
+    principal_limits: HashMap<LimitTarget, LimitOverride>,
 }
 
 /// The settings in force, every one resolved.
@@ -226,6 +260,10 @@ pub struct Settings {
     pub connection_idle_timeout: Option<Duration>,
     /// How often HTTP/2 PINGs check the client; `None`: never.
     pub http2_keepalive_interval: Option<Duration>,
+    /// How long a request's body has to arrive whole.
+    pub request_body_timeout: Duration,
+    /// The per-principal limits: defaults and overrides by role and by principal.
+    pub principal_limits: PrincipalLimitSettings,
 }
 
 impl Default for Settings {
@@ -335,6 +373,24 @@ impl Settings {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            request_body_timeout: Duration::from_secs(
+                args.request_body_timeout_secs
+                    .or(file.request_body_timeout_secs)
+                    .unwrap_or(DEFAULT_REQUEST_BODY_TIMEOUT_SECS)
+                    .max(1),
+            ),
+            principal_limits: PrincipalLimitSettings {
+                max_concurrent: args
+                    .principal_max_concurrent
+                    .or(file.principal_max_concurrent)
+                    .unwrap_or(DEFAULT_PRINCIPAL_MAX_CONCURRENT),
+                rate: Rate::new(
+                    args.principal_rate.or(file.principal_rate).unwrap_or(0),
+                    args.principal_rate_burst.or(file.principal_rate_burst),
+                ),
+                ..PrincipalLimitSettings::default()
+            }
+            .with_overrides(file.principal_limits),
         }
     }
 }
@@ -373,6 +429,40 @@ mod tests {
         let s = Settings::resolve(args, file);
         assert_eq!(s.listen_addr.port(), 7000);
         assert_eq!(s.db_max_connections, 3);
+    }
+
+    #[test]
+    fn principal_limits_come_from_flags_and_the_config_file_with_overrides_by_role_and_principal() {
+        let file: FileSettings = toml::from_str(
+            "principal_max_concurrent = 16\nprincipal_rate = 50\nrequest_body_timeout_secs = 2\n\
+             [principal_limits.\"roles/analyst\"]\nrate = 5\nrate_burst = 10\n\
+             [principal_limits.\"principals/etl\"]\nmax_concurrent = 2\n",
+        )
+        .unwrap_or_default();
+        let args = SettingsArgs {
+            principal_rate_burst: Some(100),
+            ..Default::default()
+        };
+        let s = Settings::resolve(args, file);
+        assert_eq!(s.request_body_timeout, Duration::from_secs(2));
+        let limits = &s.principal_limits;
+        assert_eq!(limits.max_concurrent, 16);
+        assert_eq!(limits.rate, Rate::new(50, Some(100)));
+        let analyst = crm_domain::access::RoleName::from_id("analyst").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(limits.roles[&analyst].rate, Some(Rate::new(5, Some(10))));
+        let etl = crm_domain::customer::values::PrincipalName::from_id("etl").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(limits.principals[&etl].max_concurrent, Some(2));
+
+        let defaults = Settings::default();
+        assert_eq!(
+            defaults.principal_limits.max_concurrent,
+            DEFAULT_PRINCIPAL_MAX_CONCURRENT
+        );
+        assert_eq!(defaults.principal_limits.rate, Rate::OFF);
+        assert_eq!(
+            defaults.request_body_timeout,
+            Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECS)
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! - `observe`: the end of every RPC (its gRPC status from headers or trailers): metrics and
 //!   the "rpc finished" log line.
 //! - `metrics`: the Prometheus registry and the `GET /metrics` listener.
-//! - `limits`: the global concurrency limit (load shedding) and per-request deadlines.
+//! - `limits`: the global concurrency limit (load shedding), per-request deadlines and the
+//!   request body timeout.
+//! - [`principal_limits`]: per-principal limits (calls at once, calls per second) by default,
+//!   role or principal, applied by the authentication layer.
 //! - `availability`: the database watcher (health, a dedicated ping connection) and the gate
 //!   that answers UNAVAILABLE at once while the database is down.
 //! - `connections`: the accepted connections: a cap, handshake and idle deadlines, and an accept
@@ -56,6 +59,7 @@ mod limits;
 mod metrics;
 mod observe;
 mod page_token;
+pub mod principal_limits;
 mod request_id;
 mod status;
 pub mod telemetry;
@@ -93,10 +97,11 @@ use crate::{
     connections::{ConnectionCallsLayer, ConnectionLimits},
     customer_service::CustomerGrpc,
     drain::{Drain, DrainLayer},
-    limits::{ConcurrencyLimitLayer, DeadlineLayer},
+    limits::{BodyTimeoutLayer, ConcurrencyLimitLayer, DeadlineLayer},
     metrics::Metrics,
     observe::ObserveLayer,
     page_token::PageTokens,
+    principal_limits::PrincipalLimiter,
     telemetry::RpcSpan,
 };
 
@@ -326,10 +331,15 @@ pub async fn run_with(
         }
     };
 
-    // Outermost first: the request id exists before the span that logs it; the span is entered
-    // before anything that logs; the observer sees every answer, shed or not; the limit is
-    // taken before any work (and a draining server refuses before that); the deadline covers authentication and the handler; a call is
-    // authenticated (from memory) before the storage gate refuses it for a database outage.
+    // Outermost first: a call counts on its connection (for the idle timeout) whatever becomes
+    // of it; the request id exists before the span that logs it; the span is entered
+    // before anything that logs; the observer sees every answer, refused or not; a draining
+    // server refuses before any work; the deadline and the body timeout cover everything after
+    // them (and, ending a call, free what it holds); a call is authenticated (from memory) and
+    // held to its principal's limits before it takes a place in the global limit, so a caller
+    // over its own limit cannot take places from others; the storage gate refuses last, for a
+    // database outage.
+    let principal_limits = PrincipalLimiter::new(settings.principal_limits.clone(), Arc::clone(&metrics));
     let drain = Drain::new();
     let layers = ServiceBuilder::new()
         .layer(ConnectionCallsLayer)
@@ -347,12 +357,20 @@ pub async fn run_with(
         )
         .layer(ObserveLayer::new(Arc::clone(&metrics)))
         .layer(DrainLayer::new(Arc::clone(&drain)))
+        .layer(DeadlineLayer::new(settings.request_timeout))
+        .layer(BodyTimeoutLayer::new(
+            settings.request_body_timeout,
+            Arc::clone(&metrics),
+        ))
+        .layer(
+            CallerLayer::new(Arc::clone(&access))
+                .recording_refusals(refusals)
+                .limiting(principal_limits),
+        )
         .layer(ConcurrencyLimitLayer::new(
             settings.max_concurrent_requests,
             Arc::clone(&metrics),
         ))
-        .layer(DeadlineLayer::new(settings.request_timeout))
-        .layer(CallerLayer::new(Arc::clone(&access)).recording_refusals(refusals))
         .layer(StorageGateLayer::new(Arc::clone(&storage)))
         .into_inner();
 

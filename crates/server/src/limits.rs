@@ -1,12 +1,21 @@
 //! Limits that keep an overloaded server answering: a global concurrency limit that sheds
-//! excess requests at once, and per-request deadlines.
+//! excess requests at once, per-request deadlines, and a request body timeout. (The
+//! per-principal limits are in `principal_limits`, applied by the authentication layer.)
 //!
 //! **Concurrency** ([`ConcurrencyLimitLayer`]): one semaphore shared by every connection. A
-//! request that finds no permit is answered RESOURCE_EXHAUSTED at once (never queued), telling
-//! the caller to retry with backoff. The permit is held until the response's last byte, so a
-//! server-streaming call counts for as long as it streams (tower's `ConcurrencyLimit` would
-//! release it when the headers leave). Health checks are never shed: an orchestrator probing
-//! a busy server must not conclude that it is dead and restart it.
+//! request that finds no permit is answered RESOURCE_EXHAUSTED at once (never queued), with a
+//! `RetryInfo` and a `QuotaFailure` naming `global_concurrency`. The permit is held until the
+//! response's last byte, so a server-streaming call counts for as long as it streams (tower's
+//! `ConcurrencyLimit` would release it when the headers leave). Health checks are never shed: an
+//! orchestrator probing a busy server must not conclude that it is dead and restart it.
+//!
+//! **Request bodies** ([`BodyTimeoutLayer`]): a request whose body has not ended within
+//! `--request-body-timeout-secs` of its arrival ends with DEADLINE_EXCEEDED and gives back its
+//! permits, so a client that opens calls and never finishes sending them holds its places for
+//! seconds, not for the whole request timeout. The body itself fails with that status, which
+//! tonic answers with (DEADLINE_EXCEEDED rather than CANCELLED: the server's clock ran out, and
+//! tonic reads a CANCELLED request body as a clean end of the stream). Every request of this
+//! service is one message, so its body ends before the handler starts.
 //!
 //! **Deadlines** ([`DeadlineLayer`]): the caller's `grpc-timeout` or the server's
 //! `--request-timeout-secs`, whichever is shorter. When it passes before the handler answers,
@@ -21,11 +30,19 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use http_body::{Body, Frame, SizeHint};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep},
+};
 use tonic::Status;
-use tower::{Layer, Service};
+use tower::{BoxError, Layer, Service};
 
-use crate::{body::GuardedBody, metrics::Metrics};
+use crate::{
+    body::GuardedBody,
+    metrics::{Limit, Metrics},
+    principal_limits::{CONCURRENCY_RETRY_DELAY, limit_reached},
+};
 
 /// Paths never refused by the concurrency limit.
 const UNLIMITED_PATHS: &[&str] = &["/grpc.health.v1.Health/"];
@@ -70,9 +87,12 @@ pub(crate) struct ConcurrencyLimit<S> {
 
 /// The answer to a request beyond the limit.
 fn overloaded(limit: usize) -> Status {
-    Status::resource_exhausted(format!(
-        "the server is at its limit of {limit} concurrent requests; retry with exponential backoff"
-    ))
+    limit_reached(
+        Limit::GlobalConcurrency,
+        u32::try_from(limit).unwrap_or(u32::MAX),
+        format!("the server is at its limit of {limit} concurrent requests from all callers"),
+        CONCURRENCY_RETRY_DELAY,
+    )
 }
 
 impl<S, B, ResBody> Service<http::Request<B>> for ConcurrencyLimit<S>
@@ -192,6 +212,142 @@ where
                 }
             }
         })
+    }
+}
+
+/// Ends requests whose body does not arrive in time; see the module documentation.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyTimeoutLayer {
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl BodyTimeoutLayer {
+    /// Request bodies must end within `timeout` of the request's arrival.
+    pub(crate) fn new(timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        Self { timeout, metrics }
+    }
+}
+
+impl<S> Layer<S> for BodyTimeoutLayer {
+    type Service = BodyTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BodyTimeout {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`BodyTimeoutLayer`] wraps.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyTimeout<S> {
+    inner: S,
+    layer: BodyTimeoutLayer,
+}
+
+impl<S, B> Service<http::Request<B>> for BodyTimeout<S>
+where
+    S: Service<http::Request<TimedBody<B>>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let deadline = Instant::now() + self.layer.timeout;
+        let request = request.map(|body| TimedBody {
+            inner: body,
+            deadline,
+            timeout: self.layer.timeout,
+            sleep: None,
+            state: TimedState::Receiving,
+            metrics: Arc::clone(&self.layer.metrics),
+        });
+        self.inner.call(request)
+    }
+}
+
+/// Whether a [`TimedBody`] is still being received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimedState {
+    Receiving,
+    Ended,
+    TimedOut,
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails with DEADLINE_EXCEEDED when it has not ended by `deadline`.
+    #[derive(Debug)]
+    pub(crate) struct TimedBody<B> {
+        #[pin]
+        inner: B,
+        deadline: Instant,
+        timeout: Duration,
+        // Created only when the body first waits: most bodies arrive in the request's first
+        // frames and need no timer.
+        sleep: Option<Pin<Box<Sleep>>>,
+        state: TimedState,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl<B> Body for TimedBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        match *this.state {
+            TimedState::TimedOut => return Poll::Ready(None),
+            TimedState::Ended => return this.inner.poll_frame(cx).map_err(Into::into),
+            TimedState::Receiving => {}
+        }
+        // A sender that has waited once and then trickles frames is checked on every frame.
+        let late = this.sleep.as_ref().is_some_and(|sleep| sleep.is_elapsed());
+        if !late {
+            if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+                if frame.is_none() {
+                    *this.state = TimedState::Ended;
+                    *this.sleep = None;
+                }
+                return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+            }
+            let deadline = *this.deadline;
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            std::task::ready!(sleep.as_mut().poll(cx));
+        }
+        *this.state = TimedState::TimedOut;
+        *this.sleep = None;
+        this.metrics.limited(Limit::RequestBodyTimeout);
+        tracing::info!(
+            timeout_ms = this.timeout.as_millis(),
+            "request body timeout: the request did not arrive whole in time"
+        );
+        let status = Status::deadline_exceeded(format!(
+            "the request message did not arrive whole within the request body timeout of {} ms",
+            this.timeout.as_millis()
+        ));
+        Poll::Ready(Some(Err(Box::new(status))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.state == TimedState::TimedOut || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

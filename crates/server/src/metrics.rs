@@ -5,7 +5,7 @@
 //! Each [`run`](crate::run) owns its own [`Metrics`] (a `prometheus-client` registry, no global
 //! state), so several servers in one process (the tests) do not mix their numbers. Labels are
 //! low-cardinality by construction: a method label is one of the methods this server serves,
-//! anything else is `unknown`.
+//! anything else is `unknown`; a limit label is one of [`Limit`]'s names, never a principal.
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
@@ -63,6 +63,46 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// A limit that refused (or cut short) a call: the `limit` label of
+/// `crm_limited_requests_total`, from this closed set (never a principal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Limit {
+    /// `--max-concurrent-requests`, shared by every caller.
+    GlobalConcurrency,
+    /// One principal's calls at once.
+    PrincipalConcurrency,
+    /// One principal's calls per second.
+    PrincipalRate,
+    /// A request body that did not arrive whole within `--request-body-timeout-secs`.
+    RequestBodyTimeout,
+}
+
+impl Limit {
+    /// Every limit, so that each series exists (at 0) before its first refusal.
+    const ALL: [Self; 4] = [
+        Self::GlobalConcurrency,
+        Self::PrincipalConcurrency,
+        Self::PrincipalRate,
+        Self::RequestBodyTimeout,
+    ];
+
+    /// The label value, also the `QuotaFailure` subject of a refusal.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::GlobalConcurrency => "global_concurrency",
+            Self::PrincipalConcurrency => "principal_concurrency",
+            Self::PrincipalRate => "principal_rate",
+            Self::RequestBodyTimeout => "request_body_timeout",
+        }
+    }
+}
+
+/// The label of a limited request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -81,6 +121,7 @@ pub(crate) struct Metrics {
     connections_refused: Counter,
     connections_expired: Family<ExpiryLabels, Counter>,
     accept_backoffs: Counter,
+    limited: Family<LimitLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
     batch_runs: Family<OutcomeLabels, Counter>,
     batch_processed: Counter,
@@ -145,6 +186,16 @@ impl Metrics {
             "Times accepting a connection failed for want of file descriptors and the accept loop waited",
             accept_backoffs.clone(),
         );
+        let limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "crm_limited_requests",
+            "gRPC requests refused with RESOURCE_EXHAUSTED by a limit (global_concurrency, principal_concurrency, \
+             principal_rate) or ended because their body did not arrive in time (request_body_timeout)",
+            limited.clone(),
+        );
+        for limit in Limit::ALL {
+            let _ = limited.get_or_create(&LimitLabels { limit: limit.name() });
+        }
         let pool = Family::<PoolLabels, Gauge>::default();
         registry.register(
             "crm_db_pool_connections",
@@ -205,6 +256,7 @@ impl Metrics {
             connections_refused,
             connections_expired,
             accept_backoffs,
+            limited,
             pool,
             batch_runs,
             batch_processed,
@@ -243,9 +295,15 @@ impl Metrics {
         self.durations.get_or_create(labels).observe(elapsed.as_secs_f64());
     }
 
-    /// A request was refused by the concurrency limit.
+    /// A request was refused by the global concurrency limit.
     pub(crate) fn shed(&self) {
         self.shed.inc();
+        self.limited(Limit::GlobalConcurrency);
+    }
+
+    /// A request was refused, or cut short, by `limit`.
+    pub(crate) fn limited(&self, limit: Limit) {
+        self.limited.get_or_create(&LimitLabels { limit: limit.name() }).inc();
     }
 
     /// A client connection was accepted under the cap.

@@ -502,6 +502,16 @@ impl AccessSnapshot {
             .collect()
     }
 
+    /// Returns the roles the principal named `name` holds at `now` through a live binding (a
+    /// role bound twice is returned twice), in binding id order; none for an unknown principal.
+    pub fn live_roles(&self, name: &PrincipalName, now: DateTime<Utc>) -> impl Iterator<Item = &RoleName> {
+        self.principals
+            .get(name)
+            .into_iter()
+            .flat_map(move |entry| entry.grants.iter().filter(move |grant| grant.is_live(now)))
+            .map(|grant| &grant.role)
+    }
+
     /// Returns the principal named `name`, if it exists (enabled or not).
     pub fn principal(&self, name: &PrincipalName) -> Option<&Principal> {
         self.principals.get(name).map(|entry| &*entry.principal)
@@ -764,6 +774,21 @@ mod tests {
         let decision = snapshot.check(&name(principal), permission, customer, now());
         assert_eq!(decision.allowed(), decision.reason().is_granted());
         decision.into_reason()
+    }
+
+    #[test]
+    fn live_roles_are_those_of_unexpired_bindings() {
+        let s = snapshot(
+            vec![user("alice", None)],
+            vec![
+                bind(1, "alice", "analyst", Scope::All),
+                expiring(bind(2, "alice", "admin", Scope::All), now()),
+                expiring(bind(3, "alice", "support", Scope::Own), now() + TimeDelta::seconds(1)),
+            ],
+        );
+        let roles: Vec<&str> = s.live_roles(&name("alice"), now()).map(RoleName::as_str).collect();
+        assert_eq!(roles, ["roles/analyst", "roles/support"]);
+        assert_eq!(s.live_roles(&name("nobody"), now()).count(), 0);
     }
 
     // --- Each reason ---------------------------------------------------------------------------
