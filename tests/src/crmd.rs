@@ -166,6 +166,19 @@ impl Crmd {
         (status, self.output.join("\n"))
     }
 
+    /// The address in the `address` field of the first JSON log line containing `message`
+    /// (e.g. "crmd listening", "serving Prometheus metrics"); crmd must run with
+    /// `--log-format json`.
+    pub fn address_of(&mut self, message: &str) -> std::net::SocketAddr {
+        let line = self.wait_for_line(message, |line| line.contains(message));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        json["fields"]["address"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no address in {line}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.pid

@@ -660,3 +660,29 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// A GetCustomer that cannot finish: it is sent as a client stream that never yields its
+/// message, so the server holds the call (and its places under every limit) until the body
+/// timeout, a refusal, or the returned task's abort.
+///
+/// # Panics
+/// When `key` is not valid metadata or the channel never becomes ready.
+pub fn held_get_customer(
+    channel: Channel,
+    key: &str,
+) -> tokio::task::JoinHandle<Result<tonic::Response<pb::Customer>, tonic::Status>> {
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse().expect("a header value");
+    tokio::spawn(async move {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.expect("channel ready");
+        let mut request = tonic::Request::new(futures::stream::pending::<pb::GetCustomerRequest>());
+        request.metadata_mut().insert("authorization", bearer);
+        let codec = tonic_prost::ProstCodec::<pb::GetCustomerRequest, pb::Customer>::default();
+        grpc.client_streaming(
+            request,
+            tonic::codegen::http::uri::PathAndQuery::from_static("/crm.v1.CustomerService/GetCustomer"),
+            codec,
+        )
+        .await
+    })
+}

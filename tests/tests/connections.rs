@@ -217,13 +217,8 @@ async fn out_of_descriptors_crmd_neither_spins_nor_stays_unreachable(backend: Ba
             ],
             256,
         );
-        let address_of = |crmd: &mut Crmd, message: &str| -> SocketAddr {
-            let line = crmd.wait_for_line(message, |line| line.contains(message));
-            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            json["fields"]["address"].as_str().unwrap().parse().unwrap()
-        };
-        let grpc = address_of(&mut crmd, "crmd listening");
-        let metrics = address_of(&mut crmd, "serving Prometheus metrics");
+        let grpc = crmd.address_of("crmd listening");
+        let metrics = crmd.address_of("serving Prometheus metrics");
 
         let mut idle = Vec::new();
         for _ in 0..300 {

@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use crm_tests::{Backend, Scrape, TestApp, TestDatabase, create, crmd::Crmd, on_both_backends, organization, pb};
-use tonic::{Code, codegen::http::uri::PathAndQuery, metadata::MetadataValue, transport::Channel};
+use crm_tests::{
+    Backend, Scrape, TestApp, TestDatabase, create, crmd::Crmd, held_get_customer, on_both_backends, organization, pb,
+};
+use tonic::{Code, codegen::http::uri::PathAndQuery, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 on_both_backends!(
@@ -57,25 +59,6 @@ async fn scrape_until(app: &TestApp, what: &str, done: impl Fn(&Scrape) -> bool)
         assert!(Instant::now() < deadline, "never saw {what}:\n{}", scrape.text);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// A GetCustomer that cannot finish: it is sent as a client stream that never yields its
-/// message, so the handler waits for the request body while holding its place in the server.
-/// Aborting the returned task cancels it.
-fn held_get_customer(
-    channel: Channel,
-    key: &str,
-) -> tokio::task::JoinHandle<Result<tonic::Response<pb::Customer>, tonic::Status>> {
-    let bearer: MetadataValue<_> = format!("Bearer {key}").parse().unwrap();
-    tokio::spawn(async move {
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.expect("channel ready");
-        let mut request = tonic::Request::new(futures::stream::pending::<pb::GetCustomerRequest>());
-        request.metadata_mut().insert("authorization", bearer);
-        let codec = tonic_prost::ProstCodec::<pb::GetCustomerRequest, pb::Customer>::default();
-        grpc.client_streaming(request, PathAndQuery::from_static(GET_CUSTOMER), codec)
-            .await
-    })
 }
 
 async fn metrics_count_every_call_by_service_method_and_code_with_latency_histograms(backend: Backend) {
@@ -368,17 +351,8 @@ async fn the_json_log_line_of_an_rpc_names_its_request_id_method_and_caller_and_
         "--database-url",
         database.url(),
     ]);
-    let address_of = |crmd: &mut Crmd, message: &str| -> std::net::SocketAddr {
-        let line = crmd.wait_for_line(message, |line| line.contains(message));
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        json["fields"]["address"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no address in {line}"))
-            .parse()
-            .unwrap()
-    };
-    let grpc_addr = address_of(&mut crmd, "crmd listening");
-    let metrics_addr = address_of(&mut crmd, "serving Prometheus metrics");
+    let grpc_addr = crmd.address_of("crmd listening");
+    let metrics_addr = crmd.address_of("serving Prometheus metrics");
     let key_file = crmd.dir().join(crm_server::config::DEFAULT_ADMIN_KEY_FILE);
     let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
     // `crm_<prefix>_<secret>`: the secret may itself contain `_`.

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use crm_domain::{access::RoleName, customer::values::PrincipalName};
 use crm_server::principal_limits::{LimitOverride, Rate};
-use crm_tests::{Backend, Scrape, TestApp, create, on_both_backends, organization, pb, principal_with_key};
-use tonic::{Code, codegen::http::uri::PathAndQuery, metadata::MetadataValue, transport::Channel};
+use crm_tests::{
+    Backend, Scrape, TestApp, create, held_get_customer, on_both_backends, organization, pb, principal_with_key,
+};
+use tonic::Code;
 use tonic_types::StatusExt as _;
 
 on_both_backends!(
@@ -19,8 +21,6 @@ on_both_backends!(
     a_request_body_that_does_not_arrive_in_time_is_cut_and_frees_its_place,
     refusals_are_counted_by_limit_and_never_by_principal,
 );
-
-const GET_CUSTOMER: &str = "/crm.v1.CustomerService/GetCustomer";
 
 /// How long a test waits for something the server does asynchronously.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -40,25 +40,6 @@ fn principal(id: &str) -> PrincipalName {
 /// A series of `crm_limited_requests_total`.
 fn limited(limit: &str) -> String {
     format!("crm_limited_requests_total{{limit=\"{limit}\"}}")
-}
-
-/// A GetCustomer whose request body never ends: it is sent as a client stream that never yields
-/// its message, so the server has the call (and its places) until the body timeout, a refusal, or
-/// the task's abort.
-fn held_get_customer(
-    channel: Channel,
-    key: &str,
-) -> tokio::task::JoinHandle<Result<tonic::Response<pb::Customer>, tonic::Status>> {
-    let bearer: MetadataValue<_> = format!("Bearer {key}").parse().unwrap();
-    tokio::spawn(async move {
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.expect("channel ready");
-        let mut request = tonic::Request::new(futures::stream::pending::<pb::GetCustomerRequest>());
-        request.metadata_mut().insert("authorization", bearer);
-        let codec = tonic_prost::ProstCodec::<pb::GetCustomerRequest, pb::Customer>::default();
-        grpc.client_streaming(request, PathAndQuery::from_static(GET_CUSTOMER), codec)
-            .await
-    })
 }
 
 /// Asserts that `status` is RESOURCE_EXHAUSTED from `limit`, with a `RetryInfo` and a
