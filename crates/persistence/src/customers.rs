@@ -5,8 +5,9 @@
 //! (`UPDATE … WHERE id = ? AND version = ?`), atomic on both SQLite and PostgreSQL.
 //!
 //! Access decisions read only a customer's owner, department and grade ([`CustomerFacts`]), by
-//! primary key and without its tags, through the [`crate::facts_cache`] the writes here keep true; a listing's [`ListScope`] becomes a condition of the query itself, so
-//! filters, order and keyset paging apply within what the caller may see.
+//! primary key and without its tags, through the [`crate::facts_cache`] that the writes here
+//! keep true. A listing's [`ListScope`] becomes a condition of the query itself, so filters,
+//! order and keyset paging apply within what the caller may see.
 
 use crm_domain::{
     access::CustomerFacts,

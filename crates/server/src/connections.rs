@@ -188,7 +188,8 @@ pub(crate) struct Connection {
     stream: TcpStream,
     deadline: Pin<Box<Sleep>>,
     info: ConnectionInfo,
-    limits: ConnectionLimits,
+    /// See [`ConnectionLimits::idle_timeout`].
+    idle_timeout: Option<Duration>,
     metrics: Arc<Metrics>,
     /// Whether the client has sent anything yet.
     greeted: bool,
@@ -234,7 +235,7 @@ impl Connection {
                     reader: AtomicWaker::new(),
                 }),
             },
-            limits,
+            idle_timeout: limits.idle_timeout,
             metrics,
             greeted: false,
             idle_armed: None,
@@ -249,7 +250,7 @@ impl Connection {
         if !self.greeted {
             return self.deadline.as_mut().poll(cx).is_ready().then_some(Expiry::Handshake);
         }
-        let idle_timeout = self.limits.idle_timeout?;
+        let idle_timeout = self.idle_timeout?;
         let activity = &self.info.activity;
         activity.reader.register(cx.waker());
         let quiet_since = activity.quiet_since.load(Ordering::Acquire);
