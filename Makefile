@@ -15,7 +15,7 @@ BENCH_POSTGRES_URL ?= $(or $(CRM_TEST_POSTGRES_URL),postgres://postgres@127.0.0.
 LOADGEN_ARGS ?=
 TARGET_DIR = $${CARGO_TARGET_DIR:-$(CURDIR)/target}
 
-.PHONY: help run build test test-rust test-python bench bench-load lint fmt python-client buf clean
+.PHONY: help run build test test-rust test-python bench bench-load lint fmt python-client buf buf-breaking ts-client clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,7 +55,14 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --no-save
 	touch $@
 
-buf: node_modules/.installed
+buf: node_modules/.installed ## Install the npm tools: the buf CLI, protoc-gen-es and tsc (package.json)
+
+buf-breaking: buf ## buf breaking of proto/ against main (its merge-base with HEAD; see .ci/buf-breaking)
+	bash .ci/buf-breaking
+
+ts-client: buf ## Generate the TypeScript client into clients/ts/gen (buf.gen.ts.yaml) and type-check it with tsc
+	npx --no-install buf generate --template buf.gen.ts.yaml
+	npx --no-install tsc --noEmit -p clients/ts
 
 bench: ## GetCustomer and CheckPermission latency over loopback, the per-call cost of crmd's layers against bare tonic, ReclassifyCustomers and crmctl import throughput (SQLite, and PostgreSQL when CRM_TEST_POSTGRES_URL is set); the authorizer at 10/1k/100k bindings
 	$(CARGO) bench -p crm-tests --bench get_latency
@@ -73,7 +80,7 @@ bench-load: ## Load benchmark (crm-loadgen): the release crmd under gRPC load ag
 		--postgres-url '$(BENCH_POSTGRES_URL)' --customers 10000 --duration 10s --concurrency 16 \
 		--reclassify-customers 100000 $(LOADGEN_ARGS)
 
-lint: buf ## cargo fmt --check, clippy -D warnings, buf lint
+lint: buf buf-breaking ts-client ## buf breaking against main and the TypeScript client's tsc, then cargo fmt --check, clippy -D warnings, buf lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	npx --no-install buf lint
@@ -83,4 +90,4 @@ fmt: ## Format the Rust code
 
 clean: ## Remove build output, the virtual environment and generated clients
 	$(CARGO) clean
-	rm -rf $(VENV) clients/python/gen node_modules
+	rm -rf $(VENV) clients/python/gen clients/ts/gen node_modules
