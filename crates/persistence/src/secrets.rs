@@ -2,7 +2,7 @@
 //! key that signs page tokens (so a token from one replica is valid on another).
 
 use base64::Engine;
-use rand::RngCore;
+use rand::Rng;
 use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 
 use crate::{database::Database, entity::service_secret};

@@ -12,7 +12,7 @@ use crm_domain::{
     access::{ApiKeyId, ApiKeyPrefix, ApiKeyRecord},
     customer::values::PrincipalName,
 };
-use rand::{Rng as _, RngCore as _};
+use rand::{Rng as _, RngExt as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
