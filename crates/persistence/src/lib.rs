@@ -14,8 +14,8 @@
 //!   several replicas apart. `stored` holds the JSON documents of a classification and a policy.
 //! - `query`: the translation of the domain's typed filter, list scope, ordering and cursor into
 //!   SQL conditions with bound values (no filter text ever reaches SQL).
-//! - [`notify`]: telling the other replicas that access control changed (PostgreSQL
-//!   `LISTEN`/`NOTIFY`; nothing to do on SQLite).
+//! - [`notify`]: telling the other replicas that access control changed or a policy version was
+//!   activated (PostgreSQL `LISTEN`/`NOTIFY`; nothing to do on SQLite).
 //! - [`facts_cache`]: the owner, department and grade of customers seen by CheckPermission, kept
 //!   true by this replica's writes and, on PostgreSQL, other replicas' notifications.
 //! - [`secrets`]: random keys shared by all replicas through the database.
@@ -39,4 +39,6 @@ pub use access::SqlAccessRepository;
 pub use classification::{ReclassificationLock, SqlClassificationRepository};
 pub use customers::SqlCustomerRepository;
 pub use database::{Backend, ConnectError, Database, PoolStats, redact_url};
-pub use notify::{ACCESS_CHANNEL, AccessChanges, publish_access_changed, subscribe_access_changes};
+pub use notify::{
+    ACCESS_CHANNEL, Changed, Changes, POLICY_CHANNEL, Topic, publish_access_changed, publish_policy_activated, subscribe_changes,
+};

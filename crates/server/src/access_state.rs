@@ -10,7 +10,7 @@
 //! - and every `access_refresh_interval` as a safety net (a notification lost while a listener
 //!   reconnects must not leave a replica stale forever).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -130,44 +130,4 @@ async fn load_view(repository: &SqlAccessRepository) -> Result<AccessView, Acces
         .map(|key| (key.prefix.clone(), key))
         .collect();
     Ok(AccessView { snapshot, keys })
-}
-
-/// Keeps `state` current: reloads on every change notification from other replicas
-/// (PostgreSQL) and every `every` regardless. Runs until aborted.
-pub(crate) async fn watch(state: Arc<AccessState>, db: Database, every: Duration) {
-    let mut changes = match notify::subscribe_access_changes(&db).await {
-        Ok(changes) => changes,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for access changes; relying on the periodic refresh");
-            None
-        }
-    };
-    // A change committed between the first load and the subscription would be missed: load
-    // once more now that we listen.
-    if let Err(error) = state.reload().await {
-        tracing::error!(%error, "cannot reload the access state; the previous one stays in force");
-    }
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
-    loop {
-        let notified = async {
-            match changes.as_mut() {
-                Some(changes) => changes.next().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = notified => {
-                if let Err(error) = result {
-                    tracing::warn!(%error, "access change listener failed; reloading anyway");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            _ = interval.tick() => {}
-        }
-        if let Err(error) = state.reload().await {
-            tracing::error!(%error, "cannot reload the access state; the previous one stays in force");
-        }
-    }
 }

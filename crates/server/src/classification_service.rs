@@ -454,7 +454,7 @@ impl ClassificationApi for ClassificationGrpc {
         };
         let result = self.state.service().activate_policy(&auth, version).await;
         let activated = finish(&self.audit, &caller, "ActivatePolicyVersion", &req.name, true, result).await?;
-        self.state.reload_policy().await.map_err(to_status)?;
+        self.state.activated().await.map_err(to_status)?;
         self.state.spawn_batch(Some(caller.principal.clone()));
         Ok(Response::new(policy_version_to_proto(
             &activated,

@@ -1,6 +1,6 @@
 //! The classification runtime shared by the handlers: the clock, the reporting currency, the
-//! active policy held in memory (reloaded after an activation here and periodically, so other
-//! replicas' activations arrive within the access refresh interval), the classification use
+//! active policy held in memory (reloaded after an activation here, and on other replicas by
+//! [`crate::replicas`] when the activation's notification arrives), the classification use
 //! cases, and batch runs — one at a time per process (a mutex) and per database (a PostgreSQL
 //! advisory lock, [`ReclassificationLock`]).
 
@@ -125,6 +125,20 @@ impl ClassificationState {
         Ok(self.policy())
     }
 
+    /// After an activation through this replica: reloads the policy here, then tells the other
+    /// replicas. A failed notification is logged, not returned: the activation is committed, and
+    /// the other replicas' periodic refresh picks it up.
+    ///
+    /// # Errors
+    /// When the reload fails.
+    pub(crate) async fn activated(&self) -> Result<Arc<PolicyVersion>, CustomerError> {
+        let policy = self.reload_policy().await?;
+        if let Err(error) = crm_persistence::notify::publish_policy_activated(&self.db).await {
+            tracing::warn!(%error, "cannot tell the other replicas of the activation; they see it at their next refresh");
+        }
+        Ok(policy)
+    }
+
     /// Re-classifies every customer under the active policy, after any run in progress here or
     /// on another replica has finished. `progress` is called after every batch.
     ///
@@ -193,34 +207,17 @@ impl ClassificationState {
     }
 }
 
-/// Runs the scheduled re-classification now and then every `every`, and reloads the active
-/// policy every `refresh` (so activations on other replicas are picked up).
-pub(crate) async fn schedule(state: Arc<ClassificationState>, every: Option<Duration>, refresh: Duration) {
-    let reload = {
-        let state = Arc::clone(&state);
-        async move {
-            let mut interval = tokio::time::interval(refresh);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                if let Err(error) = state.reload_policy().await {
-                    tracing::warn!(%error, "reloading the active policy failed");
-                }
-            }
-        }
+/// Runs the scheduled re-classification now and then every `every` (never when `None`).
+pub(crate) async fn schedule(state: Arc<ClassificationState>, every: Option<Duration>) {
+    let Some(every) = every else {
+        return;
     };
-    let runs = async move {
-        let Some(every) = every else {
-            return std::future::pending::<()>().await;
-        };
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            if let Err(error) = state.run_batch(HistorySource::Schedule, None, |_| {}).await {
-                tracing::error!(%error, "scheduled re-classification failed");
-            }
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = state.run_batch(HistorySource::Schedule, None, |_| {}).await {
+            tracing::error!(%error, "scheduled re-classification failed");
         }
-    };
-    tokio::join!(reload, runs);
+    }
 }

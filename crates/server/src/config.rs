@@ -122,8 +122,8 @@ pub struct SettingsArgs {
     /// on a database without principals, or by `crmd bootstrap`. [default: crm-admin.key]
     #[arg(long, env = "CRM_ADMIN_KEY_FILE", global = true)]
     pub admin_key_file: Option<PathBuf>,
-    /// How often principals, roles, bindings and keys are reloaded into memory regardless of
-    /// change notifications, in seconds. [default: 30]
+    /// How often principals, roles, bindings, keys and the active policy are reloaded into memory
+    /// regardless of change notifications, in seconds. [default: 30]
     #[arg(long, env = "CRM_ACCESS_REFRESH_SECS", global = true)]
     pub access_refresh_secs: Option<u64>,
     /// The deployment's reporting currency (ISO 4217): every purchase amount and money threshold

@@ -24,8 +24,9 @@
 //! - `body`: a response body that holds a guard (a permit, a completion) until its end.
 //! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
 //! - `api_key`: the key format, generation, hashing and constant-time comparison.
-//! - `access_state`: principals, roles, bindings and keys held in memory, reloaded on change
-//!   (and on other replicas' changes through PostgreSQL `LISTEN`/`NOTIFY`).
+//! - `access_state`: principals, roles, bindings and keys held in memory, reloaded on change.
+//! - `replicas`: how this replica learns of other replicas' changes to the access state and the
+//!   active policy (PostgreSQL `LISTEN`/`NOTIFY`, and a periodic refresh).
 //! - `audit`: the batched, back-pressured audit log writer.
 //! - [`bootstrap`]: the first admin and its key on a fresh database.
 //! - `customer_service`: the `CustomerService` handlers.
@@ -60,6 +61,7 @@ mod metrics;
 mod observe;
 mod page_token;
 pub mod principal_limits;
+mod replicas;
 mod request_id;
 mod status;
 pub mod telemetry;
@@ -235,11 +237,6 @@ pub async fn run_with(
     let access = AccessState::load(db.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot load principals, roles and keys: {e}"))?;
-    let access_task = tokio::spawn(access_state::watch(
-        Arc::clone(&access),
-        db.clone(),
-        settings.access_refresh_interval,
-    ));
     let (audit, audit_task) = AuditLog::start(SqlAccessRepository::new(db.clone()));
     let classification = ClassificationState::load(
         db.clone(),
@@ -252,6 +249,11 @@ pub async fn run_with(
     let schedule_task = tokio::spawn(classification_state::schedule(
         Arc::clone(&classification),
         settings.reclassify_interval,
+    ));
+    let access_task = tokio::spawn(replicas::follow(
+        Arc::clone(&access),
+        Arc::clone(&classification),
+        db.clone(),
         settings.access_refresh_interval,
     ));
 
