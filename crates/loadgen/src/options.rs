@@ -60,6 +60,11 @@ pub struct Options {
     /// (repeatable).
     #[arg(long = "crmd-arg", allow_hyphen_values = true)]
     pub crmd_args: Vec<String>,
+    /// Run only these closed-loop measures (comma-separated, e.g. `--only get,check`), to profile
+    /// one RPC; the rows of the others stay empty. SQLite is started only when one of them runs
+    /// there (list, create, update).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub only: Vec<crate::workload::Measure>,
 }
 
 impl Options {
@@ -71,6 +76,11 @@ impl Options {
     /// Whether pgbench runs.
     pub fn runs_pgbench(&self) -> bool {
         !self.sqlite_only && !self.skip_pgbench
+    }
+
+    /// Whether `measure` runs (every one, unless `--only` names some).
+    pub fn runs(&self, measure: crate::workload::Measure) -> bool {
+        self.only.is_empty() || self.only.contains(&measure)
     }
 }
 

@@ -399,7 +399,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut sides = Vec::new();
     for (label, binary) in &binaries {
         let primary = Env::start(label, binary, primary_backend, options).await?;
-        let sqlite = if options.sqlite_only {
+        let sqlite_measured = [Measure::List, Measure::Create, Measure::Update]
+            .into_iter()
+            .any(|m| options.runs(m));
+        let sqlite = if options.sqlite_only || !sqlite_measured {
             None
         } else {
             Some(Env::start(label, binary, Backend::Sqlite, options).await?)
@@ -426,12 +429,15 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         Measure::List,
         Measure::Check,
     ] {
+        if !options.runs(measure) {
+            continue;
+        }
         for side in &mut sides {
             let m = side.primary.closed(&side.label, measure, options).await;
             side.measurements.push(m);
         }
     }
-    for side in &mut sides {
+    for side in sides.iter_mut().filter(|_| options.runs(Measure::GetHalfLoad)) {
         let rate = half_get_rate(&side.measurements);
         let m = side
             .primary
@@ -440,12 +446,18 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         side.measurements.push(m);
     }
     for measure in [Measure::Create, Measure::Update] {
+        if !options.runs(measure) {
+            continue;
+        }
         for side in &mut sides {
             let m = side.primary.closed(&side.label, measure, options).await;
             side.measurements.push(m);
         }
     }
     for measure in [Measure::List, Measure::Create, Measure::Update] {
+        if !options.runs(measure) {
+            continue;
+        }
         for side in &mut sides {
             if let Some(sqlite) = &side.sqlite {
                 let m = sqlite.closed(&side.label, measure, options).await;

@@ -42,7 +42,7 @@ pub const CHECK_PERMISSION: &str = "customers.update";
 pub const CREATE_BASE: u64 = 1_000_000_000;
 
 /// What is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Measure {
     /// `grpc.health.v1.Health/Check`: the gRPC stack and crmd's layers, no database.

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use crm_server::config::{Cli, Command, Settings};
 
+/// mimalloc instead of glibc's malloc: every call allocates (request and response messages,
+/// rows, strings), and glibc's allocator took about a tenth of crmd's CPU under load, with
+/// threads contending on its arenas (see ARCHITECTURE.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
