@@ -40,5 +40,6 @@ pub use classification::{ReclassificationLock, SqlClassificationRepository};
 pub use customers::SqlCustomerRepository;
 pub use database::{Backend, ConnectError, Database, PoolStats, redact_url};
 pub use notify::{
-    ACCESS_CHANNEL, Changed, Changes, POLICY_CHANNEL, Topic, publish_access_changed, publish_policy_activated, subscribe_changes,
+    ACCESS_CHANNEL, Changed, Changes, POLICY_CHANNEL, Topic, publish_access_changed, publish_policy_activated,
+    subscribe_changes,
 };

@@ -115,9 +115,7 @@ async fn publish(db: &Database, topic: Topic) -> Result<(), DbErr> {
 /// # Errors
 /// [`AccessStoreError::Unexpected`] when the notification cannot be sent.
 pub async fn publish_access_changed(db: &Database) -> Result<(), AccessStoreError> {
-    publish(db, Topic::Access)
-        .await
-        .map_err(crate::errors::access_error)
+    publish(db, Topic::Access).await.map_err(crate::errors::access_error)
 }
 
 /// Announces to every replica that a policy version was activated. Call it after the
