@@ -1,12 +1,11 @@
 //! Proto messages of `crm.v1.AccessService` to domain values and back: principals, roles, role
-//! bindings, API keys, audit events, decision reasons, resource names, timestamps and the page
-//! tokens of the access lists.
+//! bindings, API keys, audit events, decision reasons, resource names, timestamps and the audit
+//! log's page cursors.
 //!
 //! Everything here is a pure function. Parsing collects every invalid field in a [`Violations`]
 //! under its path as written in the request (e.g. `role.permissions[2]`), so a caller learns about
 //! all of them at once; violation texts never repeat the rejected value.
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use crm_api::crm::v1 as pb;
 use crm_domain::{
@@ -18,7 +17,6 @@ use crm_domain::{
     customer::values::{Department, InvalidValue, PrincipalName},
     error::Violations,
 };
-use sha2::{Digest as _, Sha256};
 
 use crate::{
     convert::timestamp,
@@ -679,63 +677,8 @@ pub(crate) fn audit_event_to_proto(event: &AuditEvent) -> pb::AuditEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Page tokens
+// Audit log cursors
 // ---------------------------------------------------------------------------------------------
-//
-// A token is `<cursor>.<check>`, both unpadded base64url: the cursor is where the next page
-// starts (the last name returned, or for the audit log its `(time, id)`), and the check is the
-// first 12 bytes of SHA-256 over the list, its filters and the cursor. A token that was altered,
-// or is replayed on another list or with other filters, fails the check and is rejected as
-// INVALID_ARGUMENT. The check is not a signature, and needs not be: a forged token can only
-// name a position in a list its caller is allowed to read in full anyway.
-
-/// Bytes of the SHA-256 kept as a token's check.
-const TOKEN_CHECK_BYTES: usize = 12;
-
-/// The check of a token: SHA-256 over the list, each filter and the cursor (separated so that
-/// no two different inputs run together), cut to [`TOKEN_CHECK_BYTES`].
-fn token_check(list: &str, filters: &[&str], cursor: &str) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(list.as_bytes());
-    for filter in filters {
-        hasher.update([0]);
-        hasher.update(filter.as_bytes());
-    }
-    hasher.update([0xff]);
-    hasher.update(cursor.as_bytes());
-    hasher.finalize().get(..TOKEN_CHECK_BYTES).unwrap_or_default().to_vec()
-}
-
-/// The token of the page after `cursor` of `list` with these filters.
-pub(crate) fn encode_page_token(list: &str, filters: &[&str], cursor: &str) -> String {
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(cursor),
-        URL_SAFE_NO_PAD.encode(token_check(list, filters, cursor))
-    )
-}
-
-/// The cursor in `token`, if it was issued for `list` with these filters and not altered.
-///
-/// # Errors
-/// [`InvalidValue`] for anything else.
-pub(crate) fn decode_page_token(token: &str, list: &str, filters: &[&str]) -> Result<String, InvalidValue> {
-    let invalid = || {
-        InvalidValue(
-            "is not a page token of this list with these filters, or it was altered; start again without a page \
-             token"
-                .to_owned(),
-        )
-    };
-    let (cursor, check) = token.split_once('.').ok_or_else(invalid)?;
-    let cursor = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let cursor = String::from_utf8(cursor).map_err(|_| invalid())?;
-    let check = URL_SAFE_NO_PAD.decode(check).map_err(|_| invalid())?;
-    if check != token_check(list, filters, &cursor) {
-        return Err(invalid());
-    }
-    Ok(cursor)
-}
 
 /// The cursor text of an audit log position: `<time in microseconds>~<event id>`.
 pub(crate) fn audit_cursor_text(cursor: &AuditCursor) -> String {
@@ -747,7 +690,7 @@ pub(crate) fn audit_cursor_text(cursor: &AuditCursor) -> String {
 /// # Errors
 /// [`InvalidValue`] when `raw` is not such a text.
 pub(crate) fn parse_audit_cursor(raw: &str) -> Result<AuditCursor, InvalidValue> {
-    let invalid = || InvalidValue("is not an audit log page token".to_owned());
+    let invalid = || InvalidValue("is not an audit log cursor".to_owned());
     let (micros, id) = raw.split_once('~').ok_or_else(invalid)?;
     let time = micros
         .parse::<i64>()
@@ -1200,30 +1143,6 @@ mod tests {
         assert_eq!(converted.outcome(), pb::AuditOutcome::Allowed);
         let anonymous = AuditEvent { actor: None, ..event };
         assert_eq!(audit_event_to_proto(&anonymous).actor, "");
-    }
-
-    #[test]
-    fn page_tokens_round_trip_only_for_their_list_and_filters() {
-        let token = encode_page_token("roleBindings", &["principals/alice"], "roleBindings/x");
-        assert_eq!(
-            decode_page_token(&token, "roleBindings", &["principals/alice"]),
-            Ok("roleBindings/x".to_owned())
-        );
-        assert!(decode_page_token(&token, "roleBindings", &["principals/bob"]).is_err());
-        assert!(decode_page_token(&token, "roleBindings", &[""]).is_err());
-        assert!(decode_page_token(&token, "principals", &["principals/alice"]).is_err());
-        let forged = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode("roleBindings/y"),
-            token.split_once('.').unwrap().1
-        );
-        assert!(decode_page_token(&forged, "roleBindings", &["principals/alice"]).is_err());
-        for garbage in ["", ".", "abc", "!!.!!", "YQ.YQ"] {
-            assert!(decode_page_token(garbage, "roleBindings", &[]).is_err(), "{garbage:?}");
-        }
-        // Filters are separated: ("ab", "") is not ("a", "b").
-        let split = encode_page_token("l", &["ab", ""], "c");
-        assert!(decode_page_token(&split, "l", &["a", "b"]).is_err());
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! permission each RPC needs is the contract's, and every decision is the domain's.
 //!
 //! - Reads of principals, roles and bindings come from the in-memory snapshot; keys and audit
-//!   events from the repository. Lists are ordered by name and paged in memory with page tokens
-//!   bound to the list and its filters (see [`crate::access_convert`]).
+//!   events from the repository. Lists are ordered by name and paged in memory with signed page
+//!   tokens bound to the list and its filters (see [`crate::page_token`]).
 //! - Every change (allowed, denied or failed) is audited; after a change succeeds the access
 //!   state is reloaded here and the other replicas are notified before the answer, so the caller
 //!   reads its own writes. No key secret is ever audited or logged.
@@ -47,16 +47,17 @@ use tonic_types::StatusExt as _;
 use crate::{
     access_convert::{
         PrincipalChange, RoleChange, api_key_name, api_key_to_proto, api_keys_of, audit_cursor_text,
-        audit_event_to_proto, binding_name, binding_to_proto, ceil_micros, decision_to_proto, decode_page_token,
-        encode_page_token, expire_time, limits_to_proto, new_binding, new_principal, new_role, parse_api_key_name,
-        parse_audit_cursor, parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes,
-        role_name, role_to_proto, scope_to_proto, time_from_proto,
+        audit_event_to_proto, binding_name, binding_to_proto, ceil_micros, decision_to_proto, expire_time,
+        limits_to_proto, new_binding, new_principal, new_role, parse_api_key_name, parse_audit_cursor,
+        parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes, role_name,
+        role_to_proto, scope_to_proto, time_from_proto,
     },
     access_state::{AccessState, AccessView},
     api_key,
     audit::AuditLog,
     caller::{caller_of, unauthenticated},
     convert::customer_name,
+    page_token::{List, PageQuery, PageTokens},
     principal_limits::EffectiveLimits,
     status::{denied, internal, invalid_argument, store_failure, store_status, to_status, with_info},
 };
@@ -69,8 +70,6 @@ const KEY_ATTEMPTS: usize = 3;
 
 /// The collection names lists and creates are authorized and audited on.
 const PRINCIPALS: &str = "principals";
-/// See [`PRINCIPALS`].
-const ROLES: &str = "roles";
 /// See [`PRINCIPALS`].
 const BINDINGS: &str = "roleBindings";
 /// See [`PRINCIPALS`].
@@ -85,15 +84,24 @@ pub(crate) struct AccessGrpc {
     customers: SqlCustomerRepository,
     /// The audit writer.
     audit: AuditLog,
+    /// Signs and checks the lists' page tokens.
+    page_tokens: PageTokens,
 }
 
 impl AccessGrpc {
-    /// The service over this access state, customer store and audit log.
-    pub(crate) fn new(access: Arc<AccessState>, customers: SqlCustomerRepository, audit: AuditLog) -> Self {
+    /// The service over this access state, customer store and audit log, signing page tokens
+    /// with `page_tokens`.
+    pub(crate) fn new(
+        access: Arc<AccessState>,
+        customers: SqlCustomerRepository,
+        audit: AuditLog,
+        page_tokens: PageTokens,
+    ) -> Self {
         Self {
             access,
             customers,
             audit,
+            page_tokens,
         }
     }
 
@@ -291,32 +299,19 @@ fn unexpected(error: AccessStoreError) -> Status {
     store_failure(&error)
 }
 
-/// The page size of a list request and the cursor its page token holds (decoded with `cursor`),
-/// recording violations at `page_size` and `page_token`.
+/// The page size of a list request and the cursor its page token holds for `query` (read with
+/// `cursor`), recording violations at `page_size` and `page_token`.
 fn page_request<C>(
     v: &mut Violations,
-    page_size: i32,
-    page_token: &str,
-    list: &str,
-    filters: &[&str],
+    tokens: &PageTokens,
+    (page_size, page_token): (i32, &str),
+    query: &PageQuery,
     cursor: impl FnOnce(&str) -> Option<C>,
 ) -> (Option<u32>, Option<C>) {
     let size = v
         .check("page_size", PageSize::from_request(page_size))
         .map(PageSize::get);
-    if page_token.is_empty() {
-        return (size, None);
-    }
-    let after = v
-        .check("page_token", decode_page_token(page_token, list, filters))
-        .and_then(|text| {
-            let parsed = cursor(&text);
-            if parsed.is_none() {
-                v.add("page_token", "is not a page token of this list");
-            }
-            parsed
-        });
-    (size, after)
+    (size, tokens.after(v, query, page_token, cursor))
 }
 
 /// The first `size` of `items` in `order`, sorted, and whether more follow.
@@ -331,12 +326,15 @@ fn first_page<T>(mut items: Vec<T>, size: u32, order: impl Fn(&T, &T) -> Orderin
     (items, more)
 }
 
-/// The next page token: of the last item's cursor when more follow, else empty.
-fn next_token<T>(items: &[T], more: bool, list: &str, filters: &[&str], cursor: impl Fn(&T) -> String) -> String {
-    match items.last() {
-        Some(last) if more => encode_page_token(list, filters, &cursor(last)),
-        _ => String::new(),
-    }
+/// The next page token of `query`: of the last item's cursor when more follow, else empty.
+fn next_token<T>(
+    tokens: &PageTokens,
+    query: &PageQuery,
+    items: &[T],
+    more: bool,
+    cursor: impl Fn(&T) -> String,
+) -> String {
+    tokens.next(query, items.last().filter(|_| more).map(cursor))
 }
 
 /// One access question (of CheckPermission or one BatchCheckPermissions item), parsed.
@@ -466,7 +464,9 @@ impl AccessApi for AccessGrpc {
         let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
         let req = request.into_inner();
         let mut v = Violations::new();
-        let (size, after) = page_request(&mut v, req.page_size, &req.page_token, PRINCIPALS, &[], |cursor| {
+        let paged = PageQuery::new(List::Principals);
+        let asked = (req.page_size, req.page_token.as_str());
+        let (size, after) = page_request(&mut v, &self.page_tokens, asked, &paged, |cursor| {
             Some(cursor.to_owned())
         });
         let size = valid(&v, size)?;
@@ -478,7 +478,7 @@ impl AccessApi for AccessGrpc {
             .filter(|p| after.as_deref().is_none_or(|after| p.name.as_str() > after))
             .collect();
         let (page, more) = first_page(candidates, size, |a, b| a.name.cmp(&b.name));
-        let next_page_token = next_token(&page, more, PRINCIPALS, &[], |p| p.name.as_str().to_owned());
+        let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |p| p.name.as_str().to_owned());
         Ok(Response::new(pb::ListPrincipalsResponse {
             principals: page.into_iter().map(principal_to_proto).collect(),
             next_page_token,
@@ -627,7 +627,9 @@ impl AccessApi for AccessGrpc {
         let view = self.access.view();
         let req = request.into_inner();
         let mut v = Violations::new();
-        let (size, after) = page_request(&mut v, req.page_size, &req.page_token, ROLES, &[], |cursor| {
+        let paged = PageQuery::new(List::Roles);
+        let asked = (req.page_size, req.page_token.as_str());
+        let (size, after) = page_request(&mut v, &self.page_tokens, asked, &paged, |cursor| {
             Some(cursor.to_owned())
         });
         let size = valid(&v, size)?;
@@ -638,7 +640,7 @@ impl AccessApi for AccessGrpc {
             .filter(|r| after.as_deref().is_none_or(|after| r.name.as_str() > after))
             .collect();
         let (page, more) = first_page(candidates, size, |a, b| a.name.cmp(&b.name));
-        let next_page_token = next_token(&page, more, ROLES, &[], |r| r.name.as_str().to_owned());
+        let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |r| r.name.as_str().to_owned());
         Ok(Response::new(pb::ListRolesResponse {
             roles: page.into_iter().map(role_to_proto).collect(),
             next_page_token,
@@ -804,8 +806,9 @@ impl AccessApi for AccessGrpc {
         let req = request.into_inner();
         let mut v = Violations::new();
         let principal = v.check_optional("principal", &req.principal, PrincipalName::parse);
-        let filters = [req.principal.as_str()];
-        let (size, after) = page_request(&mut v, req.page_size, &req.page_token, BINDINGS, &filters, |cursor| {
+        let paged = PageQuery::new(List::RoleBindings).param("principal", req.principal.as_str());
+        let asked = (req.page_size, req.page_token.as_str());
+        let (size, after) = page_request(&mut v, &self.page_tokens, asked, &paged, |cursor| {
             parse_binding_name(cursor).ok()
         });
         let size = valid(&v, size)?;
@@ -825,7 +828,7 @@ impl AccessApi for AccessGrpc {
             None => view.snapshot.bindings().filter(after_id).collect(),
         };
         let (page, more) = first_page(candidates, size, |a, b| a.id.cmp(&b.id));
-        let next_page_token = next_token(&page, more, BINDINGS, &filters, |b| binding_name(b.id));
+        let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |b| binding_name(b.id));
         Ok(Response::new(pb::ListRoleBindingsResponse {
             role_bindings: page.iter().map(binding_to_proto).collect(),
             next_page_token,
@@ -931,9 +934,9 @@ impl AccessApi for AccessGrpc {
         let req = request.into_inner();
         let mut v = Violations::new();
         let parent = principal_name(&mut v, "parent", &req.parent);
-        let filters = [req.parent.as_str()];
-        let list = "apiKeys";
-        let (size, after) = page_request(&mut v, req.page_size, &req.page_token, list, &filters, |cursor| {
+        let paged = PageQuery::new(List::ApiKeys).param("parent", req.parent.as_str());
+        let asked = (req.page_size, req.page_token.as_str());
+        let (size, after) = page_request(&mut v, &self.page_tokens, asked, &paged, |cursor| {
             parse_api_key_name(cursor).ok().map(|(_, id)| id)
         });
         let parent = valid(&v, parent)?;
@@ -955,7 +958,9 @@ impl AccessApi for AccessGrpc {
             .filter(|key| after.is_none_or(|after| key.id > after))
             .collect();
         let (page, more) = first_page(candidates, size, |a, b| a.id.cmp(&b.id));
-        let next_page_token = next_token(&page, more, list, &filters, |k| api_key_name(&k.principal, k.id));
+        let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |k| {
+            api_key_name(&k.principal, k.id)
+        });
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: page.iter().map(api_key_to_proto).collect(),
             next_page_token,
@@ -1190,22 +1195,16 @@ impl AccessApi for AccessGrpc {
             .and_then(|t| time_from_proto(&mut v, "end_time", t))
             .map(ceil_micros);
         let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros().to_string());
-        let (since_text, until_text) = (micros(since).unwrap_or_default(), micros(until).unwrap_or_default());
-        let filters = [
-            req.actor.as_str(),
-            req.resource.as_str(),
-            req.action.as_str(),
-            &since_text,
-            &until_text,
-        ];
-        let (size, after) = page_request(
-            &mut v,
-            req.page_size,
-            &req.page_token,
-            AUDIT_EVENTS,
-            &filters,
-            |cursor| parse_audit_cursor(cursor).ok(),
-        );
+        let paged = PageQuery::new(List::AuditEvents)
+            .param("actor", req.actor.as_str())
+            .param("resource", req.resource.as_str())
+            .param("action", req.action.as_str())
+            .param("start_time", micros(since).unwrap_or_default())
+            .param("end_time", micros(until).unwrap_or_default());
+        let asked = (req.page_size, req.page_token.as_str());
+        let (size, after) = page_request(&mut v, &self.page_tokens, asked, &paged, |cursor| {
+            parse_audit_cursor(cursor).ok()
+        });
         let size = valid(&v, size)?;
         self.require(&caller, &auth, Permission::AuditRead, "ListAuditEvents", AUDIT_EVENTS)
             .await?;
@@ -1227,7 +1226,7 @@ impl AccessApi for AccessGrpc {
             .map_err(unexpected)?;
         let more = events.len() > usize::try_from(size).unwrap_or(usize::MAX);
         events.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-        let next_page_token = next_token(&events, more, AUDIT_EVENTS, &filters, |e| {
+        let next_page_token = next_token(&self.page_tokens, &paged, &events, more, |e| {
             audit_cursor_text(&e.cursor())
         });
         Ok(Response::new(pb::ListAuditEventsResponse {
@@ -1290,12 +1289,14 @@ mod tests {
 
     #[test]
     fn pages_concatenate_to_the_whole_list() {
+        let tokens = PageTokens::new(b"key").unwrap();
+        let query = PageQuery::new(List::Principals);
         let names: Vec<String> = (0..7).map(|i| format!("principals/p-{i:02}")).collect();
         let mut seen = Vec::new();
         let mut token = String::new();
         for _ in 0..10 {
             let mut v = Violations::new();
-            let (size, after) = page_request(&mut v, 3, &token, PRINCIPALS, &[], |c| Some(c.to_owned()));
+            let (size, after) = page_request(&mut v, &tokens, (3, &token), &query, |c| Some(c.to_owned()));
             assert!(v.is_empty(), "{v}");
             let candidates: Vec<&String> = names
                 .iter()
@@ -1303,7 +1304,7 @@ mod tests {
                 .filter(|n| after.as_deref().is_none_or(|a| n.as_str() > a))
                 .collect();
             let (page, more) = first_page(candidates, size.unwrap(), |a, b| a.cmp(b));
-            token = next_token(&page, more, PRINCIPALS, &[], |n| (*n).clone());
+            token = next_token(&tokens, &query, &page, more, |n| (*n).clone());
             seen.extend(page.into_iter().cloned());
             if token.is_empty() {
                 break;
@@ -1314,21 +1315,24 @@ mod tests {
 
     #[test]
     fn page_requests_reject_negative_sizes_and_foreign_tokens() {
+        let tokens = PageTokens::new(b"key").unwrap();
+        let roles = PageQuery::new(List::Roles);
         let mut v = Violations::new();
-        let (size, _) = page_request(&mut v, 0, "", ROLES, &[], |c| Some(c.to_owned()));
+        let (size, _) = page_request(&mut v, &tokens, (0, ""), &roles, |c| Some(c.to_owned()));
         assert_eq!(size, Some(PageSize::DEFAULT));
-        let (size, _) = page_request(&mut v, 5000, "", ROLES, &[], |c| Some(c.to_owned()));
+        let (size, _) = page_request(&mut v, &tokens, (5000, ""), &roles, |c| Some(c.to_owned()));
         assert_eq!(size, Some(PageSize::MAX));
         assert!(v.is_empty());
-        let foreign = encode_page_token(PRINCIPALS, &[], "principals/x");
-        let (size, after) = page_request(&mut v, -1, &foreign, ROLES, &[], |c| Some(c.to_owned()));
+        let foreign = tokens.encode(&PageQuery::new(List::Principals), "principals/x");
+        let (size, after) = page_request(&mut v, &tokens, (-1, &foreign), &roles, |c| Some(c.to_owned()));
         assert_eq!((size, after), (None, None));
         let fields: Vec<&str> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["page_size", "page_token"]);
         // A genuine token whose cursor does not parse for this list.
         let mut v = Violations::new();
-        let odd = encode_page_token(BINDINGS, &[""], "nonsense");
-        let (_, after) = page_request(&mut v, 1, &odd, BINDINGS, &[""], |c| parse_binding_name(c).ok());
+        let bindings = PageQuery::new(List::RoleBindings).param("principal", "");
+        let odd = tokens.encode(&bindings, "nonsense");
+        let (_, after) = page_request(&mut v, &tokens, (1, &odd), &bindings, |c| parse_binding_name(c).ok());
         assert_eq!(after, None);
         assert_eq!(v.as_slice().len(), 1);
     }

@@ -2,13 +2,11 @@
 //! violation), builds the caller's [`Authorizer`] and the [`Classifier`] of the active policy,
 //! calls the classification use case, audits mutations, and maps the result back.
 //!
-//! Page tokens of these lists are opaque to callers but not signed: they carry the list they
-//! belong to, the request's filters and the last row's key, and a token for another list or other
-//! filters is INVALID_ARGUMENT. A forged token can only move within what the caller may read.
+//! The lists page with signed tokens bound to the list and the request's `parent` and filters
+//! (see [`crate::page_token`]); a token of another list or other filters is INVALID_ARGUMENT.
 
 use std::{pin::Pin, sync::Arc, time::Instant};
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SubsecRound, Utc};
 use crm_api::crm::v1::{self as pb, classification_service_server::ClassificationService as ClassificationApi};
 use crm_domain::{
@@ -40,7 +38,8 @@ use crate::{
     classification_state::ClassificationState,
     convert::{customer_name, customer_to_proto},
     customer_service::{ensure_valid, finish},
-    status::{invalid_argument, to_status, with_info},
+    page_token::{List, PageQuery, PageTokens},
+    status::{to_status, with_info},
 };
 
 /// Default and largest page sizes of these lists.
@@ -60,11 +59,22 @@ pub(crate) struct ClassificationGrpc {
     state: Arc<ClassificationState>,
     access: Arc<AccessState>,
     audit: AuditLog,
+    page_tokens: PageTokens,
 }
 
 impl ClassificationGrpc {
-    pub(crate) fn new(state: Arc<ClassificationState>, access: Arc<AccessState>, audit: AuditLog) -> Self {
-        Self { state, access, audit }
+    pub(crate) fn new(
+        state: Arc<ClassificationState>,
+        access: Arc<AccessState>,
+        audit: AuditLog,
+        page_tokens: PageTokens,
+    ) -> Self {
+        Self {
+            state,
+            access,
+            audit,
+            page_tokens,
+        }
     }
 
     fn begin<T>(&self, request: &Request<T>) -> Result<(Caller, Arc<AccessView>), Status> {
@@ -107,41 +117,26 @@ fn time_of(
     }
 }
 
-/// A page token: `kind`, the request's filters and the last row's key.
-fn encode_token(kind: &str, fingerprint: &str, key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{kind}\n{fingerprint}\n{key}"))
-}
-
-pub(crate) fn decode_token(v: &mut Violations, raw: &str, kind: &str, fingerprint: &str) -> Option<String> {
-    if raw.is_empty() {
-        return None;
-    }
-    let decoded = URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    let parts: Option<Vec<String>> = decoded.map(|d| d.splitn(3, '\n').map(str::to_owned).collect());
-    match parts.as_deref() {
-        Some([k, f, key]) if k == kind && f == fingerprint => Some(key.clone()),
-        _ => {
-            v.add(
-                "page_token",
-                "is not a page token of this list with these filters; send the filters of the first request unchanged",
-            );
-            None
-        }
-    }
-}
-
 /// Cuts `rows` (fetched with one row more than `size`) to the page and returns the token of the
-/// next page, empty when this is the last.
-fn next_page<T>(rows: &mut Vec<T>, size: u32, token: impl Fn(&T) -> String) -> String {
+/// next page of `query`, after the last row's `cursor`; empty when this is the last page.
+fn next_page<T>(
+    tokens: &PageTokens,
+    query: &PageQuery,
+    rows: &mut Vec<T>,
+    size: u32,
+    cursor: impl Fn(&T) -> String,
+) -> String {
     let size = size as usize;
     if rows.len() <= size {
         return String::new();
     }
     rows.truncate(size);
-    rows.last().map(token).unwrap_or_default()
+    tokens.next(query, rows.last().map(cursor))
+}
+
+/// A timestamp of a request as query parameter text (empty when absent).
+fn time_param(raw: Option<&prost_types::Timestamp>) -> String {
+    raw.map(|t| format!("{}.{:09}", t.seconds, t.nanos)).unwrap_or_default()
 }
 
 fn time_key(time: DateTime<Utc>, id: &str) -> String {
@@ -151,12 +146,6 @@ fn time_key(time: DateTime<Utc>, id: &str) -> String {
 fn parse_time_key(key: &str) -> Option<(DateTime<Utc>, String)> {
     let (micros, id) = key.split_once('|')?;
     Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.to_owned()))
-}
-
-fn bad_token() -> Status {
-    let mut v = Violations::new();
-    v.add("page_token", "is malformed");
-    invalid_argument(&v)
 }
 
 fn policy_not_found(name: &str) -> Status {
@@ -270,16 +259,13 @@ impl ClassificationApi for ClassificationGrpc {
         let mut v = Violations::new();
         let customer = customer_name(&mut v, "parent", &req.parent);
         let size = page_size(&mut v, req.page_size);
-        let key = decode_token(&mut v, &req.page_token, "purchases", &req.parent);
+        let paged = PageQuery::new(List::Purchases).param("parent", req.parent.as_str());
+        let after = self.page_tokens.after(&mut v, &paged, &req.page_token, |key| {
+            let (time, order_ref) = parse_time_key(key)?;
+            Some((time, OrderRef::parse(&order_ref).ok()?))
+        });
         ensure_valid(v)?;
         let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
-        let after = match key {
-            None => None,
-            Some(key) => {
-                let (time, order_ref) = parse_time_key(&key).ok_or_else(bad_token)?;
-                Some((time, OrderRef::parse(&order_ref).map_err(|_| bad_token())?))
-            }
-        };
         let result = self
             .state
             .service()
@@ -287,8 +273,8 @@ impl ClassificationApi for ClassificationGrpc {
             .await;
         let resource = resource_name(&customer);
         let mut purchases = finish(&self.audit, &caller, "ListPurchases", &resource, false, result).await?;
-        let next_page_token = next_page(&mut purchases, size, |p| {
-            encode_token("purchases", &req.parent, &time_key(p.occurred_at, p.order_ref.as_str()))
+        let next_page_token = next_page(&self.page_tokens, &paged, &mut purchases, size, |p| {
+            time_key(p.occurred_at, p.order_ref.as_str())
         });
         Ok(Response::new(pb::ListPurchasesResponse {
             purchases: purchases
@@ -309,16 +295,13 @@ impl ClassificationApi for ClassificationGrpc {
         let mut v = Violations::new();
         let customer = customer_name(&mut v, "parent", &req.parent);
         let size = page_size(&mut v, req.page_size);
-        let key = decode_token(&mut v, &req.page_token, "interactions", &req.parent);
+        let paged = PageQuery::new(List::Interactions).param("parent", req.parent.as_str());
+        let after = self.page_tokens.after(&mut v, &paged, &req.page_token, |key| {
+            let (time, id) = parse_time_key(key)?;
+            Some((time, InteractionId::parse(&id).ok()?))
+        });
         ensure_valid(v)?;
         let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
-        let after = match key {
-            None => None,
-            Some(key) => {
-                let (time, id) = parse_time_key(&key).ok_or_else(bad_token)?;
-                Some((time, InteractionId::parse(&id).map_err(|_| bad_token())?))
-            }
-        };
         let result = self
             .state
             .service()
@@ -326,8 +309,8 @@ impl ClassificationApi for ClassificationGrpc {
             .await;
         let resource = resource_name(&customer);
         let mut interactions = finish(&self.audit, &caller, "ListInteractions", &resource, false, result).await?;
-        let next_page_token = next_page(&mut interactions, size, |i| {
-            encode_token("interactions", &req.parent, &time_key(i.occurred_at, &i.id.to_string()))
+        let next_page_token = next_page(&self.page_tokens, &paged, &mut interactions, size, |i| {
+            time_key(i.occurred_at, &i.id.to_string())
         });
         Ok(Response::new(pb::ListInteractionsResponse {
             interactions: interactions.iter().map(interaction_to_proto).collect(),
@@ -363,16 +346,15 @@ impl ClassificationApi for ClassificationGrpc {
         let req = request.into_inner();
         let mut v = Violations::new();
         let size = page_size(&mut v, req.page_size);
-        let key = decode_token(&mut v, &req.page_token, "policies", "");
+        let paged = PageQuery::new(List::PolicyVersions);
+        let before = self.page_tokens.after(&mut v, &paged, &req.page_token, |key| {
+            key.parse().ok().map(PolicyVersionId::new)
+        });
         ensure_valid(v)?;
-        let before = match key {
-            None => None,
-            Some(key) => Some(PolicyVersionId::new(key.parse().map_err(|_| bad_token())?)),
-        };
         let result = self.state.service().list_policies(&auth, before, size + 1).await;
         let mut versions = finish(&self.audit, &caller, "ListPolicyVersions", "policies", false, result).await?;
-        let next_page_token = next_page(&mut versions, size, |p| {
-            encode_token("policies", "", &p.version.get().to_string())
+        let next_page_token = next_page(&self.page_tokens, &paged, &mut versions, size, |p| {
+            p.version.get().to_string()
         });
         Ok(Response::new(pb::ListPolicyVersionsResponse {
             policy_versions: versions
@@ -714,16 +696,19 @@ impl ClassificationApi for ClassificationGrpc {
         let start = time_of(&mut v, "start_time", req.start_time.as_ref(), false);
         let end = time_of(&mut v, "end_time", req.end_time.as_ref(), false);
         let size = page_size(&mut v, req.page_size);
-        let fingerprint = format!(
-            "{}|{}|{:?}|{:?}|{:?}",
-            req.parent, req.dimension, req.value, req.start_time, req.end_time
-        );
-        let key = decode_token(&mut v, &req.page_token, "history", &fingerprint);
+        let paged = PageQuery::new(List::ClassificationHistory)
+            .param("parent", req.parent.as_str())
+            .param("dimension", req.dimension.to_string())
+            .param(
+                "value",
+                format!("{:?}", req.value.as_ref().and_then(|value| value.value.as_ref())),
+            )
+            .param("start_time", time_param(req.start_time.as_ref()))
+            .param("end_time", time_param(req.end_time.as_ref()));
+        let before = self
+            .page_tokens
+            .after(&mut v, &paged, &req.page_token, |key| HistoryId::parse(key).ok());
         ensure_valid(v)?;
-        let before = match key {
-            None => None,
-            Some(key) => Some(HistoryId::parse(&key).map_err(|_| bad_token())?),
-        };
         let query = HistoryQuery {
             customer,
             scope: None,
@@ -743,9 +728,7 @@ impl ClassificationApi for ClassificationGrpc {
             result,
         )
         .await?;
-        let next_page_token = next_page(&mut entries, size, |e| {
-            encode_token("history", &fingerprint, &e.id.to_string())
-        });
+        let next_page_token = next_page(&self.page_tokens, &paged, &mut entries, size, |e| e.id.to_string());
         Ok(Response::new(pb::ListClassificationHistoryResponse {
             entries: entries.iter().map(history_entry_to_proto).collect(),
             next_page_token,

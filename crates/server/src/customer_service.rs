@@ -26,12 +26,21 @@ use crate::{
     caller::caller_of,
     classification_state::ClassificationState,
     convert::{changes, customer_name, customer_to_proto, profile},
-    page_token::{PageTokens, fingerprint},
+    page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::{invalid_argument, to_status},
 };
 
 /// The most names one BatchGetCustomers may ask for.
 pub(crate) const MAX_BATCH_GET: usize = 1000;
+
+/// What a ListCustomers page token is bound to: the filter, the ordering and `show_deleted`
+/// (not `page_size`, which may change between pages).
+pub(crate) fn page_query(filter: &str, order: &OrderBy, show_deleted: bool) -> PageQuery {
+    PageQuery::new(List::Customers)
+        .param("filter", filter.trim())
+        .param("order_by", order.canonical())
+        .param("show_deleted", if show_deleted { "true" } else { "false" })
+}
 
 /// The gRPC face of the customer use cases.
 #[derive(Debug, Clone)]
@@ -207,13 +216,12 @@ impl CustomerApi for CustomerGrpc {
             }
         };
         let order = v.check("order_by", OrderBy::parse(&req.order_by));
-        let after = match (&order, req.page_token.is_empty()) {
-            (Some(order), false) => {
-                let fp = fingerprint(&req.filter, order, req.show_deleted);
-                v.check("page_token", self.page_tokens.decode(&req.page_token, &fp, order))
-            }
-            _ => None,
-        };
+        let after = order.as_ref().and_then(|order| {
+            let paged = page_query(&req.filter, order, req.show_deleted);
+            self.page_tokens.after(&mut v, &paged, &req.page_token, |text| {
+                parse_customer_cursor(text, order)
+            })
+        });
         let query = v
             .finish(|| {
                 Some(ListQuery {
@@ -229,13 +237,10 @@ impl CustomerApi for CustomerGrpc {
         // The domain narrows the scope to the caller's before querying.
         let result = self.customers.list(&auth, &query).await;
         let page = finish(&self.audit, &caller, "ListCustomers", "customers", false, result).await?;
-        let next_page_token = page
-            .next
-            .map(|cursor| {
-                self.page_tokens
-                    .encode(&fingerprint(&req.filter, &query.order, query.show_deleted), &cursor)
-            })
-            .unwrap_or_default();
+        let next_page_token = self.page_tokens.next(
+            &page_query(&req.filter, &query.order, query.show_deleted),
+            page.next.as_ref().map(customer_cursor_text),
+        );
         Ok(Response::new(pb::ListCustomersResponse {
             customers: page.customers.iter().map(|c| self.out(c)).collect(),
             next_page_token,

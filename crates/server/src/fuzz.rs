@@ -1,5 +1,5 @@
 //! A bounded fuzz run, in every `make test`: the text a caller controls that the server parses
-//! itself (the `ListCustomers` filter, the three kinds of page token, update masks) is thrown at
+//! itself (the `ListCustomers` filter, page tokens of several lists, update masks) is thrown at
 //! the same functions the handlers call, [`CASES`] generated inputs per property. Nothing may
 //! panic; every input either parses or becomes a field violation under the request's path, and
 //! the INVALID_ARGUMENT it turns into stays small enough for any client to receive.
@@ -20,10 +20,9 @@ use proptest::prelude::*;
 use tonic::Code;
 
 use crate::{
-    access_convert::{decode_page_token, encode_page_token, parse_audit_cursor},
-    classification_service::decode_token,
     convert::{UPDATABLE_PATHS, changes},
-    page_token::{PageTokens, fingerprint},
+    customer_service::page_query,
+    page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::invalid_argument,
 };
 
@@ -138,16 +137,55 @@ fn base64url_char() -> impl Strategy<Value = char> {
     )
 }
 
-fn customer_tokens() -> (PageTokens, String, OrderBy, String) {
+/// Genuine tokens of lists with different cursors and queries (customers, the audit log, the
+/// classification history, policy versions), each with the query it belongs to.
+fn genuine_tokens() -> (PageTokens, Vec<(PageQuery, String)>) {
     let tokens = PageTokens::new(b"fuzzing key").unwrap();
     let order = OrderBy::parse("display_name desc").unwrap();
-    let fp = fingerprint("kind = ORGANIZATION", &order, false);
+    let customers = page_query("kind = ORGANIZATION", &order, false);
     let cursor = Cursor {
         keys: vec![SortKey::Text("Acme \"quoted\" 客户".to_owned())],
         id: crm_domain::customer::values::CustomerId::generate(),
     };
-    let token = tokens.encode(&fp, &cursor);
-    (tokens, fp, order, token)
+    let customer_cursor = customer_cursor_text(&cursor);
+    assert_eq!(parse_customer_cursor(&customer_cursor, &order), Some(cursor));
+    let audit = PageQuery::new(List::AuditEvents)
+        .param("actor", "principals/alice")
+        .param("resource", "customers/acme")
+        .param("action", "UpdateCustomer")
+        .param("start_time", "")
+        .param("end_time", "");
+    let history = PageQuery::new(List::ClassificationHistory)
+        .param("parent", "customers/-")
+        .param("dimension", "0")
+        .param("value", "None")
+        .param("start_time", "")
+        .param("end_time", "");
+    let policies = PageQuery::new(List::PolicyVersions);
+    let genuine = [
+        (customers, customer_cursor.as_str()),
+        (audit, "1767225600000000~0193f0a0-0000-7000-8000-000000000000"),
+        (history, "0193f0a0-0000-7000-8000-000000000000"),
+        (policies, "2"),
+    ]
+    .into_iter()
+    .map(|(query, cursor)| {
+        let token = tokens.encode(&query, cursor);
+        (query, token)
+    })
+    .collect();
+    (tokens, genuine)
+}
+
+/// Whether `token` is accepted for `query`, and when it is not, that the violation is small and
+/// at `page_token`.
+fn accepted(tokens: &PageTokens, query: &PageQuery, token: &str) -> Result<bool, TestCaseError> {
+    let mut v = Violations::new();
+    let cursor = tokens.after(&mut v, query, token, |c| Some(c.to_owned()));
+    if cursor.is_none() {
+        check_violations(&v, "page_token")?;
+    }
+    Ok(cursor.is_some())
 }
 
 proptest! {
@@ -169,64 +207,29 @@ proptest! {
     }
 
     #[test]
-    fn customer_page_tokens_of_arbitrary_text_are_rejected(input in any::<String>(), bytes in bytes_as_text()) {
-        let (tokens, fp, order, _) = customer_tokens();
+    fn page_tokens_of_arbitrary_text_are_rejected(input in any::<String>(), bytes in bytes_as_text()) {
+        let (tokens, genuine) = genuine_tokens();
         for garbage in [input, bytes] {
-            let mut v = Violations::new();
-            prop_assert!(v.check("page_token", tokens.decode(&garbage, &fp, &order)).is_none());
-            check_violations(&v, "page_token")?;
-        }
-    }
-
-    #[test]
-    fn tampered_customer_page_tokens_are_rejected(
-        index in any::<prop::sample::Index>(),
-        with in base64url_char(),
-        cut in any::<bool>(),
-    ) {
-        let (tokens, fp, order, token) = customer_tokens();
-        prop_assert!(tokens.decode(&token, &fp, &order).is_ok());
-        if let Some(changed) = tampered(&token, index, with, cut) {
-            let mut v = Violations::new();
-            prop_assert!(v.check("page_token", tokens.decode(&changed, &fp, &order)).is_none());
-            check_violations(&v, "page_token")?;
-        }
-    }
-
-    #[test]
-    fn access_page_tokens_of_arbitrary_text_or_tampered_are_rejected(
-        input in any::<String>(),
-        index in any::<prop::sample::Index>(),
-        with in base64url_char(),
-        cut in any::<bool>(),
-    ) {
-        let filters = ["principals/alice", "customers/acme", "UpdateCustomer", "", ""];
-        let cursor = "1767225600000000~0193f0a0-0000-7000-8000-000000000000";
-        let token = encode_page_token("auditEvents/", &filters, cursor);
-        prop_assert_eq!(decode_page_token(&token, "auditEvents/", &filters).unwrap(), cursor);
-        prop_assert!(parse_audit_cursor(cursor).is_ok());
-        let mut inputs = vec![input];
-        inputs.extend(tampered(&token, index, with, cut));
-        for garbage in inputs {
-            // A token is only accepted if it decodes to a cursor that parses, as the handler
-            // requires; garbage never does.
-            let accepted = decode_page_token(&garbage, "auditEvents/", &filters)
-                .ok()
-                .and_then(|text| parse_audit_cursor(&text).ok());
-            prop_assert!(accepted.is_none(), "{garbage:?} was accepted");
-        }
-    }
-
-    #[test]
-    fn classification_page_tokens_never_panic_and_garbage_is_a_page_token_violation(
-        input in any::<String>(),
-        bytes in bytes_as_text(),
-    ) {
-        for garbage in [input, bytes] {
-            let mut v = Violations::new();
-            if decode_token(&mut v, &garbage, "history", "customers/-|0|None|None|None").is_none() && !garbage.is_empty() {
-                check_violations(&v, "page_token")?;
+            for (query, _) in &genuine {
+                if !garbage.is_empty() {
+                    prop_assert!(!accepted(&tokens, query, &garbage)?, "{garbage:?} was accepted");
+                }
             }
+        }
+    }
+
+    #[test]
+    fn tampered_page_tokens_are_rejected(
+        list in any::<prop::sample::Index>(),
+        index in any::<prop::sample::Index>(),
+        with in base64url_char(),
+        cut in any::<bool>(),
+    ) {
+        let (tokens, genuine) = genuine_tokens();
+        let (query, token) = list.get(&genuine);
+        prop_assert!(accepted(&tokens, query, token)?);
+        if let Some(changed) = tampered(token, index, with, cut).filter(|changed| !changed.is_empty()) {
+            prop_assert!(!accepted(&tokens, query, &changed)?, "{changed:?} was accepted");
         }
     }
 

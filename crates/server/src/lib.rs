@@ -37,7 +37,7 @@
 //! - `classification_convert`: proto <-> domain mapping of classification messages.
 //! - `convert`: proto <-> domain mapping, collecting every field violation.
 //! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
-//! - `page_token`: signed, query-bound page tokens.
+//! - `page_token`: the page tokens of every List RPC: HMAC-signed, bound to the list and query.
 
 mod access_convert;
 mod access_service;
@@ -289,7 +289,7 @@ pub async fn run_with(
     let customer_repository = SqlCustomerRepository::new(db.clone());
     let customers = CustomerGrpc::new(
         CustomerService::new(customer_repository.clone()),
-        page_tokens,
+        page_tokens.clone(),
         Arc::clone(&access),
         audit.clone(),
         Arc::clone(&classification),
@@ -297,14 +297,19 @@ pub async fn run_with(
     let customer_service = CustomerServiceServer::new(customers)
         .max_decoding_message_size(settings.max_message_bytes)
         .max_encoding_message_size(settings.max_message_bytes);
-    let access_service =
-        AccessServiceServer::new(AccessGrpc::new(Arc::clone(&access), customer_repository, audit.clone()))
-            .max_decoding_message_size(settings.max_message_bytes)
-            .max_encoding_message_size(settings.max_message_bytes);
+    let access_service = AccessServiceServer::new(AccessGrpc::new(
+        Arc::clone(&access),
+        customer_repository,
+        audit.clone(),
+        page_tokens.clone(),
+    ))
+    .max_decoding_message_size(settings.max_message_bytes)
+    .max_encoding_message_size(settings.max_message_bytes);
     let classification_service = ClassificationServiceServer::new(ClassificationGrpc::new(
         Arc::clone(&classification),
         Arc::clone(&access),
         audit.clone(),
+        page_tokens,
     ))
     .max_decoding_message_size(settings.max_message_bytes)
     .max_encoding_message_size(settings.max_message_bytes);

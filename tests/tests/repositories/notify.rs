@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crm_persistence::{Backend as DbBackend, publish_access_changed, subscribe_access_changes};
+use crm_persistence::{Backend as DbBackend, Changed, publish_access_changed, subscribe_changes};
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::support::{Backend, migrated, on_both_backends};
@@ -25,11 +25,11 @@ async fn a_publish_wakes_a_subscriber_on_another_pool(backend: Backend) {
     };
     let replica = database.connect(2).await;
     if writer.backend() == DbBackend::Sqlite {
-        assert!(subscribe_access_changes(&replica).await.unwrap().is_none());
+        assert!(subscribe_changes(&replica).await.unwrap().is_none());
         publish_access_changed(&writer).await.unwrap();
         return;
     }
-    let mut changes = subscribe_access_changes(&replica)
+    let mut changes = subscribe_changes(&replica)
         .await
         .unwrap()
         .expect("a subscription on PostgreSQL");
@@ -59,7 +59,7 @@ async fn a_publish_wakes_a_subscriber_on_another_pool(backend: Backend) {
     }
 
     // The publisher's own replica hears it too.
-    let mut own = subscribe_access_changes(&writer).await.unwrap().unwrap();
+    let mut own = subscribe_changes(&writer).await.unwrap().unwrap();
     publish_access_changed(&writer).await.unwrap();
     tokio::time::timeout(WITHIN, own.next())
         .await
@@ -79,11 +79,11 @@ async fn a_lost_listening_connection_makes_the_subscriber_reload(backend: Backen
         return;
     };
     if writer.backend() == DbBackend::Sqlite {
-        assert!(subscribe_access_changes(&writer).await.unwrap().is_none());
+        assert!(subscribe_changes(&writer).await.unwrap().is_none());
         return;
     }
     let replica = database.connect(2).await;
-    let mut changes = subscribe_access_changes(&replica).await.unwrap().unwrap();
+    let mut changes = subscribe_changes(&replica).await.unwrap().unwrap();
 
     // Kill the listening backend, as a failover or an idle-connection reaper would.
     let admin = sea_orm::Database::connect(database.url()).await.unwrap();
@@ -102,13 +102,17 @@ async fn a_lost_listening_connection_makes_the_subscriber_reload(backend: Backen
     // or after reporting one error.
     let woke = tokio::time::timeout(WITHIN, async {
         match changes.next().await {
-            Ok(()) => Ok(()),
+            Ok(changed) => Ok(changed),
             Err(_) => changes.next().await,
         }
     })
     .await
     .expect("woken within 5 s");
-    woke.unwrap();
+    assert_eq!(
+        woke.unwrap(),
+        Changed::EVERYTHING,
+        "everything may have changed meanwhile"
+    );
 
     // And it listens again.
     publish_access_changed(&writer).await.unwrap();
