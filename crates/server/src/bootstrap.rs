@@ -17,7 +17,7 @@ use crm_domain::{
 };
 use crm_persistence::{Database, SqlAccessRepository};
 
-use crate::api_key;
+use crate::access::api_key;
 
 /// The id of the bootstrap principal.
 pub const ADMIN_ID: &str = "admin";

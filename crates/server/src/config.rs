@@ -6,7 +6,7 @@ use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time:
 
 use crm_domain::clock::{Clock, SystemClock};
 
-use crate::principal_limits::{
+use crate::transport::principal_limits::{
     DEFAULT_PRINCIPAL_MAX_CONCURRENT, LimitOverride, LimitTarget, PrincipalLimitSettings, Rate,
 };
 

@@ -20,8 +20,8 @@ use proptest::prelude::*;
 use tonic::Code;
 
 use crate::{
-    convert::{UPDATABLE_PATHS, changes},
-    customer_service::page_query,
+    customers::convert::{UPDATABLE_PATHS, changes},
+    customers::service::page_query,
     page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::invalid_argument,
 };

@@ -6,65 +6,62 @@
 //!   shutdown signal, connect and migrate the database and serve until the signal.
 //! - [`config`]: flags, environment and config file, resolved into [`config::Settings`].
 //! - [`telemetry`]: the log subscriber, the OTLP trace exporter and the per-RPC span.
+//! - `metrics`: the Prometheus registry and the `GET /metrics` listener.
+//! - [`bootstrap`]: the first admin and its key on a fresh database.
+//! - `audit`: the batched, back-pressured audit log writer.
+//! - `replicas`: how this replica learns of other replicas' changes to the access state and the
+//!   active policy (PostgreSQL `LISTEN`/`NOTIFY`, and a periodic refresh).
+//! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
+//! - `page_token`: the page tokens of every List RPC: HMAC-signed, bound to the list and query.
+//!
+//! The three services, each a folder:
+//! - `customers`: `service`, the `CustomerService` handlers; `convert`, proto <-> domain
+//!   mapping, collecting every field violation.
+//! - `access`: `service`, the `AccessService` handlers (management, `WhoAmI`, decisions,
+//!   audit); `convert`, their proto <-> domain mapping; `state`, principals, roles, bindings and
+//!   keys held in memory, reloaded on change; `api_key`, the key format, generation, hashing and
+//!   constant-time comparison.
+//! - `classification`: `service`, the `ClassificationService` handlers; `convert`, proto <->
+//!   domain mapping of classification messages; `state`, the clock, the reporting currency, the
+//!   active policy in memory, batch runs (one at a time, PostgreSQL advisory lock) and the daily
+//!   schedule.
+//!
+//! `transport`: what every call passes through around its handler.
+//! - `connections`: the accepted connections: a cap, handshake and idle deadlines, and an accept
+//!   loop that backs off when the process is out of file descriptors.
 //! - `request_id`: the request id of every call (the caller's `x-request-id` if sane, else a
 //!   UUID), in the span and the response.
 //! - `observe`: the end of every RPC (its gRPC status from headers or trailers): metrics and
 //!   the "rpc finished" log line.
-//! - `metrics`: the Prometheus registry and the `GET /metrics` listener.
+//! - `drain`: graceful shutdown's first step: refuse new calls, wait for those in flight, and
+//!   only then let HTTP/2 GOAWAY close the connections.
 //! - `limits`: the global concurrency limit (load shedding), per-request deadlines and the
 //!   request body timeout.
+//! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
 //! - [`principal_limits`]: per-principal limits (calls at once, calls per second) by default,
 //!   role or principal, applied by the authentication layer.
 //! - `availability`: the database watcher (health, a dedicated ping connection) and the gate
 //!   that answers UNAVAILABLE at once while the database is down.
-//! - `connections`: the accepted connections: a cap, handshake and idle deadlines, and an accept
-//!   loop that backs off when the process is out of file descriptors.
-//! - `drain`: graceful shutdown's first step: refuse new calls, wait for those in flight, and
-//!   only then let HTTP/2 GOAWAY close the connections.
 //! - `body`: a response body that holds a guard (a permit, a completion) until its end.
-//! - [`caller`]: the authentication layer: `authorization: Bearer <key>` -> the typed caller.
-//! - `api_key`: the key format, generation, hashing and constant-time comparison.
-//! - `access_state`: principals, roles, bindings and keys held in memory, reloaded on change.
-//! - `replicas`: how this replica learns of other replicas' changes to the access state and the
-//!   active policy (PostgreSQL `LISTEN`/`NOTIFY`, and a periodic refresh).
-//! - `audit`: the batched, back-pressured audit log writer.
-//! - [`bootstrap`]: the first admin and its key on a fresh database.
-//! - `customer_service`: the `CustomerService` handlers.
-//! - `access_service`: the `AccessService` handlers (management, `WhoAmI`, decisions, audit).
-//! - `classification_state`: the clock, the reporting currency, the active policy in memory,
-//!   batch runs (one at a time, PostgreSQL advisory lock) and the daily schedule.
-//! - `classification_service`: the `ClassificationService` handlers.
-//! - `classification_convert`: proto <-> domain mapping of classification messages.
-//! - `convert`: proto <-> domain mapping, collecting every field violation.
-//! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
-//! - `page_token`: the page tokens of every List RPC: HMAC-signed, bound to the list and query.
+//!
+//! [`caller`] and [`principal_limits`] are public and re-exported here, so their paths
+//! (`crm_server::caller`, `crm_server::principal_limits`) do not name the folder.
 
-mod access_convert;
-mod access_service;
-mod access_state;
-mod api_key;
+mod access;
 mod audit;
-mod availability;
-mod body;
 pub mod bootstrap;
-pub mod caller;
-mod classification_convert;
-mod classification_service;
-mod classification_state;
+mod classification;
 pub mod config;
-mod connections;
-mod convert;
-mod customer_service;
-mod drain;
-mod limits;
+mod customers;
 mod metrics;
-mod observe;
 mod page_token;
-pub mod principal_limits;
 mod replicas;
-mod request_id;
 mod status;
 pub mod telemetry;
+mod transport;
+
+// Public paths other crates use: `crm_server::caller`, `crm_server::principal_limits`.
+pub use transport::{caller, principal_limits};
 
 #[cfg(test)]
 mod fuzz;
@@ -88,23 +85,24 @@ use tower_http::{
 };
 
 use crate::{
-    access_service::AccessGrpc,
-    access_state::AccessState,
+    access::{service::AccessGrpc, state::AccessState},
     audit::{AuditLog, RefusalAudit},
-    availability::{StorageGateLayer, StorageState},
-    caller::CallerLayer,
-    classification_service::ClassificationGrpc,
-    classification_state::ClassificationState,
+    classification::{service::ClassificationGrpc, state::ClassificationState},
     config::Settings,
-    connections::{ConnectionCallsLayer, ConnectionLimits},
-    customer_service::CustomerGrpc,
-    drain::{Drain, DrainLayer},
-    limits::{BodyTimeoutLayer, ConcurrencyLimitLayer, DeadlineLayer},
+    customers::service::CustomerGrpc,
     metrics::Metrics,
-    observe::ObserveLayer,
     page_token::PageTokens,
-    principal_limits::PrincipalLimiter,
     telemetry::RpcSpan,
+    transport::{
+        availability::{self, StorageGateLayer, StorageState},
+        caller::CallerLayer,
+        connections::{self, ConnectionCallsLayer, ConnectionLimits},
+        drain::{Drain, DrainLayer},
+        limits::{BodyTimeoutLayer, ConcurrencyLimitLayer, DeadlineLayer},
+        observe::ObserveLayer,
+        principal_limits::PrincipalLimiter,
+        request_id,
+    },
 };
 
 /// The gRPC service names health reports on (besides the overall `""`).
@@ -246,7 +244,7 @@ pub async fn run_with(
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot load the classification policy: {e}"))?;
-    let schedule_task = tokio::spawn(classification_state::schedule(
+    let schedule_task = tokio::spawn(classification::state::schedule(
         Arc::clone(&classification),
         settings.reclassify_interval,
     ));

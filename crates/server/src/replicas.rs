@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use crm_persistence::{Changed, Database, notify};
 
-use crate::{access_state::AccessState, classification_state::ClassificationState};
+use crate::{access::state::AccessState, classification::state::ClassificationState};
 
 /// Keeps `access` and `classification` current: reloads what each change notification from
 /// other replicas (PostgreSQL) names, and everything every `every`. Runs until aborted.

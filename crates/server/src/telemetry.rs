@@ -150,7 +150,7 @@ impl<B> MakeSpan<B> for RpcSpan {
             Level::INFO,
             "rpc",
             method = %request.uri().path(),
-            request_id = %crate::request_id::of(request),
+            request_id = %crate::transport::request_id::of(request),
             caller = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,

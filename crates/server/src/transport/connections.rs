@@ -43,8 +43,8 @@ use tonic::transport::server::Connected;
 use tower::{Layer, Service};
 
 use crate::{
-    body::{BodyGuard, GuardedBody},
     metrics::Metrics,
+    transport::body::{BodyGuard, GuardedBody},
 };
 
 /// The first wait after the process ran out of descriptors; it doubles up to [`MAX_BACKOFF`].

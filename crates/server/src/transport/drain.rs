@@ -28,7 +28,7 @@ use std::{
 use tokio::sync::Notify;
 use tower::{Layer, Service};
 
-use crate::body::{BodyGuard, GuardedBody};
+use crate::transport::body::{BodyGuard, GuardedBody};
 
 /// Paths never refused while draining.
 const NEVER_REFUSED: &[&str] = &[

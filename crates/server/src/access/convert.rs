@@ -19,8 +19,8 @@ use crm_domain::{
 };
 
 use crate::{
-    convert::timestamp,
-    principal_limits::{EffectiveLimits, LimitSource},
+    customers::convert::timestamp,
+    transport::principal_limits::{EffectiveLimits, LimitSource},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -607,7 +607,7 @@ pub(crate) fn binding_to_proto(binding: &RoleBinding) -> pb::RoleBinding {
         grades: binding
             .grades
             .iter()
-            .map(|g| crate::classification_convert::grade_to_proto(g) as i32)
+            .map(|g| crate::classification::convert::grade_to_proto(g) as i32)
             .collect(),
     }
 }
@@ -630,7 +630,7 @@ pub(crate) fn new_binding(
     let expire_time = expire_time(v, "role_binding.expire_time", raw.expire_time.as_ref(), now);
     let mut grades = GradeSet::empty();
     for (i, raw) in raw.grades.iter().enumerate() {
-        match crate::classification_convert::grade_from_proto(*raw) {
+        match crate::classification::convert::grade_from_proto(*raw) {
             Some(grade) => grades.insert(grade),
             None => v.add(
                 format!("role_binding.grades[{i}]"),

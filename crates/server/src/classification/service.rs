@@ -25,21 +25,21 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    access_convert::time_from_proto,
-    access_state::{AccessState, AccessView},
+    access::convert::time_from_proto,
+    access::state::{AccessState, AccessView},
     audit::AuditLog,
-    caller::caller_of,
-    classification_convert::{
+    classification::convert::{
         MoneyCheck, PolicyName, channel_from_proto, class_value_from_proto, dimension_from_proto,
         history_entry_to_proto, interaction_to_proto, money_from_proto, policy_from_proto, policy_version_name,
         policy_version_to_proto, preview_to_proto, progress_to_proto, purchase_to_proto, segment_count_to_proto,
         summary_to_proto,
     },
-    classification_state::ClassificationState,
-    convert::{customer_name, customer_to_proto},
-    customer_service::{ensure_valid, finish},
+    classification::state::ClassificationState,
+    customers::convert::{customer_name, customer_to_proto},
+    customers::service::{ensure_valid, finish},
     page_token::{List, PageQuery, PageTokens},
     status::{to_status, with_info},
+    transport::caller::caller_of,
 };
 
 /// Default and largest page sizes of these lists.
@@ -98,7 +98,7 @@ fn page_size(v: &mut Violations, raw: i32) -> u32 {
     }
 }
 
-/// Parses the timestamp at `path` (see `access_convert::time_from_proto` for what is valid),
+/// Parses the timestamp at `path` (see `access::convert::time_from_proto` for what is valid),
 /// truncated to whole microseconds as stored; a violation when it is `required` and absent.
 fn time_of(
     v: &mut Violations,

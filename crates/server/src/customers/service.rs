@@ -21,13 +21,13 @@ use crm_persistence::SqlCustomerRepository;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    access_state::{AccessState, AccessView},
+    access::state::{AccessState, AccessView},
     audit::AuditLog,
-    caller::caller_of,
-    classification_state::ClassificationState,
-    convert::{changes, customer_name, customer_to_proto, profile},
+    classification::state::ClassificationState,
+    customers::convert::{changes, customer_name, customer_to_proto, profile},
     page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::{invalid_argument, to_status},
+    transport::caller::caller_of,
 };
 
 /// The most names one BatchGetCustomers may ask for.

@@ -22,7 +22,7 @@ use crm_domain::{
 use crm_persistence::{Database, SqlAccessRepository, notify};
 use tokio::sync::Mutex;
 
-use crate::api_key::{ApiKey, verify_secret};
+use crate::access::api_key::{ApiKey, verify_secret};
 
 /// Everything decisions and authentication read, as of one reload.
 #[derive(Debug)]

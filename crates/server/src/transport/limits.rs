@@ -39,9 +39,9 @@ use tonic::Status;
 use tower::{BoxError, Layer, Service};
 
 use crate::{
-    body::GuardedBody,
     metrics::{Limit, Metrics},
-    principal_limits::{CONCURRENCY_RETRY_DELAY, limit_reached},
+    transport::body::GuardedBody,
+    transport::principal_limits::{CONCURRENCY_RETRY_DELAY, limit_reached},
 };
 
 /// Paths never refused by the concurrency limit.
@@ -140,7 +140,7 @@ where
     }
 }
 
-impl crate::body::BodyGuard for Option<OwnedSemaphorePermit> {}
+impl crate::transport::body::BodyGuard for Option<OwnedSemaphorePermit> {}
 
 /// Ends calls that outlive their deadline with DEADLINE_EXCEEDED; see the module documentation.
 #[derive(Debug, Clone, Copy)]

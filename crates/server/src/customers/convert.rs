@@ -17,7 +17,7 @@ use crm_domain::{
     text::echo,
 };
 
-use crate::classification_state::Reporting;
+use crate::classification::state::Reporting;
 
 /// A prost timestamp for `time`.
 pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
@@ -66,8 +66,8 @@ pub(crate) fn customer_to_proto(customer: &Customer, reporting: Reporting<'_>) -
         classification: customer
             .classification
             .as_ref()
-            .map(crate::classification_convert::classification_to_proto),
-        activity: Some(crate::classification_convert::activity_to_proto(
+            .map(crate::classification::convert::classification_to_proto),
+        activity: Some(crate::classification::convert::activity_to_proto(
             &customer.activity,
             reporting.window_days,
             reporting.currency,

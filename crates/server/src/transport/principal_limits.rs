@@ -50,8 +50,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, QuotaViolation, StatusExt as _};
 
 use crate::{
-    body::BodyGuard,
     metrics::{Limit, Metrics},
+    transport::body::BodyGuard,
 };
 
 /// The default most calls one principal may have in flight.

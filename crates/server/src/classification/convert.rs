@@ -41,7 +41,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::{
-    convert::timestamp,
+    customers::convert::timestamp,
     status::{ERROR_DOMAIN, bad_request, reason_text},
 };
 

@@ -22,8 +22,8 @@ use tower::{Layer, Service};
 use tracing::Span;
 
 use crate::{
-    body::{BodyGuard, GuardedBody},
     metrics::{MethodLabels, Metrics},
+    transport::body::{BodyGuard, GuardedBody},
 };
 
 /// Counts, times and logs every RPC; see the module documentation.

@@ -28,13 +28,13 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::{Layer, Service};
 
 use crate::{
-    access_state::AccessState,
-    api_key::ApiKey,
+    access::api_key::ApiKey,
+    access::state::AccessState,
     audit::RefusalAudit,
-    body::GuardedBody,
-    principal_limits::{PrincipalLimiter, PrincipalSlot},
     status::ERROR_DOMAIN,
     status::reason_text,
+    transport::body::GuardedBody,
+    transport::principal_limits::{PrincipalLimiter, PrincipalSlot},
 };
 
 /// Path prefixes of the methods served without authentication.

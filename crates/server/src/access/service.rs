@@ -2,7 +2,7 @@
 //! decisions (`CheckPermission`, `BatchCheckPermissions`); and the audit log.
 //!
 //! Each handler takes the authenticated caller and the current access view, parses the request
-//! into domain values (reporting every invalid field at once, see [`crate::access_convert`]),
+//! into domain values (reporting every invalid field at once, see [`crate::access::convert`]),
 //! asks the domain's [`Authorizer`] whether the caller may do it (a denial is PERMISSION_DENIED
 //! and is audited), and only then looks at what exists (AIP-211). No access rule lives here: the
 //! permission each RPC needs is the contract's, and every decision is the domain's.
@@ -45,21 +45,21 @@ use tonic::{Code, Request, Response, Status};
 use tonic_types::StatusExt as _;
 
 use crate::{
-    access_convert::{
+    access::api_key,
+    access::convert::{
         PrincipalChange, RoleChange, api_key_name, api_key_to_proto, api_keys_of, audit_cursor_text,
         audit_event_to_proto, binding_name, binding_to_proto, ceil_micros, decision_to_proto, expire_time,
         limits_to_proto, new_binding, new_principal, new_role, parse_api_key_name, parse_audit_cursor,
         parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes, role_name,
         role_to_proto, scope_to_proto, time_from_proto,
     },
-    access_state::{AccessState, AccessView},
-    api_key,
+    access::state::{AccessState, AccessView},
     audit::AuditLog,
-    caller::{caller_of, unauthenticated},
-    convert::customer_name,
+    customers::convert::customer_name,
     page_token::{List, PageQuery, PageTokens},
-    principal_limits::EffectiveLimits,
     status::{denied, internal, invalid_argument, store_failure, store_status, to_status, with_info},
+    transport::caller::{caller_of, unauthenticated},
+    transport::principal_limits::EffectiveLimits,
 };
 
 /// The most items one BatchCheckPermissions may ask about.

@@ -32,8 +32,8 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Layer, Service};
 
 use crate::{
-    body::{BodyGuard, GuardedBody},
     status::unavailable,
+    transport::body::{BodyGuard, GuardedBody},
 };
 
 /// How long a ping may take before the database counts as down.
