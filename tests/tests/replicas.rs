@@ -770,12 +770,9 @@ fn finished_line(replica: &mut Replica) -> (u64, String) {
         });
     let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     (
-        // A u128 in Rust, so the JSON log writes it as a string.
-        match &json["fields"]["elapsed_ms"] {
-            serde_json::Value::String(ms) => ms.parse().ok(),
-            value => value.as_u64(),
-        }
-        .unwrap_or_else(|| panic!("no elapsed_ms in {line}")),
+        json["fields"]["elapsed_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no elapsed_ms as a number in {line}")),
         json["timestamp"].as_str().unwrap_or_default().to_owned(),
     )
 }

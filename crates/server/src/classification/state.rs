@@ -180,7 +180,8 @@ impl ClassificationState {
                 history_entries = done.history_entries,
                 revenue_out_of_range = done.revenue_out_of_range,
                 policy_version = policy.version.get(),
-                elapsed_ms = started.elapsed().as_millis(),
+                // A u64, not the u128 `as_millis` gives: the JSON log writes u128 as a string.
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "re-classification finished"
             );
             if done.revenue_out_of_range > 0 {
