@@ -60,9 +60,10 @@ pub struct Options {
     /// (repeatable).
     #[arg(long = "crmd-arg", allow_hyphen_values = true)]
     pub crmd_args: Vec<String>,
-    /// Run only these closed-loop measures (comma-separated, e.g. `--only get,check`), to profile
-    /// one RPC; the rows of the others stay empty. SQLite is started only when one of them runs
-    /// there (list, create, update).
+    /// Run only these measures (comma-separated, e.g. `--only get,check`), to profile one RPC;
+    /// the rows of the others stay empty. `get-half-load` is the open loop at half of `get`'s
+    /// rate; the batch rows (`get-before-batch`, `get-during-batch`) follow
+    /// `--reclassify-customers` instead. SQLite is started only when list, create or update runs.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub only: Vec<crate::workload::Measure>,
 }

@@ -437,13 +437,15 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             side.measurements.push(m);
         }
     }
-    for side in sides.iter_mut().filter(|_| options.runs(Measure::GetHalfLoad)) {
-        let rate = half_get_rate(&side.measurements);
-        let m = side
-            .primary
-            .get_at_rate(&side.label, Measure::GetHalfLoad, rate, options)
-            .await;
-        side.measurements.push(m);
+    if options.runs(Measure::GetHalfLoad) {
+        for side in &mut sides {
+            let rate = half_get_rate(&side.measurements);
+            let m = side
+                .primary
+                .get_at_rate(&side.label, Measure::GetHalfLoad, rate, options)
+                .await;
+            side.measurements.push(m);
+        }
     }
     for measure in [Measure::Create, Measure::Update] {
         if !options.runs(measure) {

@@ -18,6 +18,7 @@ use crm_domain::{
     },
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},
+    listing::PageSize,
     ports::HistoryQuery,
     text::TextRule,
 };
@@ -42,9 +43,6 @@ use crate::{
     transport::caller::caller_of,
 };
 
-/// Default and largest page sizes of these lists.
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 1000;
 /// How far in the future an activity may be dated (clock skew between services).
 const FUTURE_SLACK_SECS: i64 = 300;
 /// The longest policy version description, in characters.
@@ -87,15 +85,11 @@ impl ClassificationGrpc {
     }
 }
 
+/// The page size of a list request (the domain's [`PageSize`] rule, shared by every list); a
+/// negative one is a violation at `page_size` (and the default meanwhile).
 fn page_size(v: &mut Violations, raw: i32) -> u32 {
-    match raw {
-        0 => DEFAULT_PAGE,
-        n if n < 0 => {
-            v.add("page_size", "must not be negative");
-            DEFAULT_PAGE
-        }
-        n => u32::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-    }
+    v.check("page_size", PageSize::from_request(raw))
+        .map_or(PageSize::DEFAULT, PageSize::get)
 }
 
 /// Parses the timestamp at `path` (see `access::convert::time_from_proto` for what is valid),
