@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod crmd;
+pub mod pg_cluster;
 pub mod proxy;
 
 use std::{net::SocketAddr, time::Duration};
@@ -241,6 +242,12 @@ impl TestApp {
     pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let admin_key = Self::prepare(&database).await;
         Self::start(database, admin_key, configure).await
+    }
+
+    /// [`TestApp::spawn_on`], also serving Prometheus metrics on an ephemeral port.
+    pub async fn spawn_on_with_metrics(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
+        let admin_key = Self::prepare(&database).await;
+        Self::start_with(database, admin_key, configure, true).await
     }
 
     /// Migrates `database` and gives it its bootstrap admin; returns the admin's key.

@@ -45,6 +45,13 @@ impl SqlCustomerRepository {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+
+    /// This repository reading where `token` (or, without one, the lag bound) allows: a hot
+    /// standby or the primary (see [`Database::for_reads`]). Its writes would go there too:
+    /// use it only to read.
+    pub fn reading(&self, token: Option<crate::ConsistencyToken>) -> Self {
+        Self::new(self.db.for_reads(token))
+    }
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
@@ -282,7 +289,10 @@ impl CustomerRepository for SqlCustomerRepository {
 
     async fn find_facts(&self, id: &CustomerId) -> Result<Option<CustomerFacts>, CustomerError> {
         let cache = self.db.facts();
-        if let Some(facts) = cache.get(id) {
+        let view = self.db.read_view();
+        if !view.exact
+            && let Some(facts) = cache.get(id)
+        {
             return Ok(Some(facts));
         }
         let generation = cache.generation();
@@ -292,7 +302,9 @@ impl CustomerRepository for SqlCustomerRepository {
             .map_err(unexpected)?
             .map(|row| facts_from_tuple(row).map(|(_, facts)| facts))
             .transpose()?;
-        if let Some(facts) = &facts {
+        if let Some(facts) = &facts
+            && !view.standby
+        {
             cache.store(id, facts, generation);
         }
         Ok(facts)
@@ -305,8 +317,9 @@ impl CustomerRepository for SqlCustomerRepository {
         unique.dedup();
         let mut found = Vec::with_capacity(unique.len());
         let mut missing = Vec::new();
+        let view = self.db.read_view();
         for id in unique {
-            match cache.get(id) {
+            match if view.exact { None } else { cache.get(id) } {
                 Some(facts) => found.push((id.clone(), facts)),
                 None => missing.push(id.as_str()),
             }
@@ -321,7 +334,9 @@ impl CustomerRepository for SqlCustomerRepository {
             .map_err(unexpected)?;
         for row in read {
             let (id, facts) = facts_from_tuple(row)?;
-            cache.store(&id, &facts, generation);
+            if !view.standby {
+                cache.store(&id, &facts, generation);
+            }
             found.push((id, facts));
         }
         Ok(found)

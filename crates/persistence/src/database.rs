@@ -5,7 +5,11 @@ use std::{sync::Arc, time::Duration};
 use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 
-use crate::facts_cache::FactsCache;
+use crate::{
+    facts_cache::FactsCache,
+    primary::{HostList, Hosts},
+    standbys::{ReadView, Standbys, WalPosition},
+};
 
 /// Which database engine a URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,14 +101,26 @@ fn plain_on_loopback(url: &str) -> bool {
 /// A connection pool to the service's database.
 #[derive(Debug, Clone)]
 pub struct Database {
+    /// The primary's pool, or in a read view (see [`Database::for_reads`]) the pool reads go to.
     connection: DatabaseConnection,
     backend: Backend,
-    display_url: String,
+    display_url: Arc<str>,
     /// Shared by every clone: the facts access decisions read, see [`crate::facts_cache`].
     facts: Arc<FactsCache>,
+    /// Hot standbys reads may be served by (PostgreSQL), see [`crate::standbys`].
+    standbys: Option<Arc<Standbys>>,
+    /// Where this view reads from; the default for the primary itself.
+    read_view: ReadView,
+    /// The primary's WAL position after commits, shared by every clone.
+    wal: Arc<WalPosition>,
+    /// The writes whose token was asked for (SQLite's tokens).
+    writes: Arc<std::sync::atomic::AtomicU64>,
+    /// The hosts of a multi-host URL, see [`crate::primary`].
+    hosts: Option<Arc<Hosts>>,
 }
 
-/// The URL with any password replaced by `***`, safe to log and show.
+/// The URL with any password replaced by `***`, safe to log and show (also a multi-host
+/// PostgreSQL URL, which is not a URL to the URL standard).
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
@@ -112,7 +128,21 @@ pub fn redact_url(url: &str) -> String {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        Ok(_) => url.to_owned(),
+        Err(_) => {
+            // `scheme://user:password@hosts...`: cut the password out by hand.
+            let Some(start) = url.find("://").map(|i| i + 3) else {
+                return url.to_owned();
+            };
+            let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+            let authority = &url[start..end];
+            match (authority.rfind('@'), authority.find(':')) {
+                (Some(at), Some(colon)) if colon < at => {
+                    format!("{}{}:***{}", &url[..start], &authority[..colon], &url[start + at..])
+                }
+                _ => url.to_owned(),
+            }
+        }
     }
 }
 
@@ -144,6 +174,40 @@ impl Database {
         } else {
             return Err(ConnectError::UnsupportedUrl(display_url));
         };
+        let hosts = match backend {
+            Backend::Postgres => HostList::parse(url)
+                .map_err(|message| ConnectError::UnsupportedUrl(format!("{display_url}: {message}")))?,
+            Backend::Sqlite => None,
+        };
+        // A multi-host URL: the pool starts on the first host that qualifies.
+        let (url, hosts) = match hosts {
+            None => (url.to_owned(), None),
+            Some(list) => {
+                let found = list
+                    .find(|index| {
+                        let url = list.url_of(index);
+                        let options: sea_orm::sqlx::postgres::PgConnectOptions = url.parse().ok()?;
+                        Some(if plain_on_loopback(&url) {
+                            options.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+                        } else {
+                            options
+                        })
+                    })
+                    .await;
+                let Some(index) = found else {
+                    return Err(ConnectError::Connect {
+                        url: display_url,
+                        cause: DbErr::Custom(format!(
+                            "no host of {} answers{}",
+                            list.describe(),
+                            if list.wants_primary() { " as a primary" } else { "" }
+                        )),
+                    });
+                };
+                (list.url_of(index), Some(Arc::new(Hosts::new(list, index))))
+            }
+        };
+        let url = url.as_str();
         let mut options = ConnectOptions::new(url.to_owned());
         let plain_loopback = backend == Backend::Postgres && plain_on_loopback(url);
         options
@@ -189,8 +253,13 @@ impl Database {
         Ok(Self {
             connection,
             backend,
-            display_url,
+            display_url: display_url.into(),
             facts: Arc::new(FactsCache::new(backend == Backend::Sqlite)),
+            standbys: None,
+            read_view: ReadView::default(),
+            wal: Arc::default(),
+            writes: Arc::default(),
+            hosts,
         })
     }
 
@@ -202,7 +271,7 @@ impl Database {
         Migrator::up(&self.connection, None)
             .await
             .map_err(|cause| ConnectError::Migrate {
-                url: self.display_url.clone(),
+                url: self.display_url.to_string(),
                 cause,
             })
     }
@@ -263,7 +332,7 @@ impl Database {
         Migrator::down(&self.connection, None)
             .await
             .map_err(|cause| ConnectError::Migrate {
-                url: self.display_url.clone(),
+                url: self.display_url.to_string(),
                 cause,
             })
     }
@@ -278,6 +347,9 @@ impl Database {
     pub async fn close(self) {
         if let Err(error) = self.connection.close().await {
             tracing::warn!(%error, "closing the database pool failed");
+        }
+        if let Some(standbys) = self.standbys {
+            standbys.close().await;
         }
     }
 
@@ -315,6 +387,42 @@ impl Database {
     pub(crate) fn facts(&self) -> &FactsCache {
         &self.facts
     }
+
+    /// Where this view reads from.
+    pub(crate) fn read_view(&self) -> ReadView {
+        self.read_view
+    }
+
+    pub(crate) fn standbys(&self) -> Option<&Arc<Standbys>> {
+        self.standbys.as_ref()
+    }
+
+    pub(crate) fn set_standbys(&mut self, standbys: Arc<Standbys>) {
+        self.standbys = Some(standbys);
+    }
+
+    /// This database reading through `connection`.
+    pub(crate) fn view(&self, connection: DatabaseConnection, read_view: ReadView) -> Database {
+        Database {
+            connection,
+            read_view,
+            ..self.clone()
+        }
+    }
+
+    /// The hosts of a multi-host URL, if this pool was opened from one.
+    pub(crate) fn hosts(&self) -> Option<&Arc<Hosts>> {
+        self.hosts.as_ref()
+    }
+
+    pub(crate) fn wal_position(&self) -> &WalPosition {
+        &self.wal
+    }
+
+    /// Counts one write and returns the count.
+    pub(crate) fn count_write(&self) -> u64 {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +439,19 @@ mod tests {
         ] {
             assert!(plain_on_loopback(url), "{url}");
         }
+    }
+
+    #[test]
+    fn passwords_are_redacted_also_from_multi_host_urls() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@db:5432/crm"),
+            "postgres://u:***@db:5432/crm"
+        );
+        assert_eq!(
+            super::redact_url("postgres://u:secret@a:5432,b:5433/crm?target_session_attrs=read-write"),
+            "postgres://u:***@a:5432,b:5433/crm?target_session_attrs=read-write"
+        );
+        assert_eq!(super::redact_url("postgres://u@a,b/crm"), "postgres://u@a,b/crm");
     }
 
     #[test]

@@ -140,6 +140,8 @@ pub async fn follow_changes(db: Database) {
         .connect_lazy_with((*requests.connect_options()).clone());
     let mut backoff = Duration::from_millis(100);
     loop {
+        // Where the requests' pool connects now (it follows a failover, see `crate::primary`).
+        pool.set_connect_options((*requests.connect_options()).clone());
         let mut listener = match listen(&pool).await {
             Ok(listener) => listener,
             Err(_) if requests.is_closed() => return,

@@ -18,6 +18,10 @@
 //!   activated (PostgreSQL `LISTEN`/`NOTIFY`; nothing to do on SQLite).
 //! - [`facts_cache`]: the owner, department and grade of customers seen by CheckPermission, kept
 //!   true by this replica's writes and, on PostgreSQL, other replicas' notifications.
+//! - `primary`: following the primary among the hosts of a multi-host URL
+//!   (`target_session_attrs=read-write`) across a failover, see [`follow_primary`].
+//! - [`standbys`]: reads served by PostgreSQL hot standbys within a lag bound, and the
+//!   consistency tokens (WAL positions) that give read-your-writes across them.
 //! - [`secrets`]: random keys shared by all replicas through the database.
 //! - `entity`: the sea-orm entities, private to this crate.
 
@@ -31,8 +35,10 @@ mod errors;
 pub mod facts_cache;
 mod mapping;
 pub mod notify;
+mod primary;
 mod query;
 pub mod secrets;
+pub mod standbys;
 mod stored;
 
 pub use access::SqlAccessRepository;
@@ -43,3 +49,5 @@ pub use notify::{
     ACCESS_CHANNEL, Changed, Changes, POLICY_CHANNEL, Topic, publish_access_changed, publish_policy_activated,
     subscribe_changes,
 };
+pub use primary::follow_primary;
+pub use standbys::{ConsistencyToken, MalformedToken, StandbyStatus, follow_standbys};

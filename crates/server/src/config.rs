@@ -27,6 +27,9 @@ pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: u64 = 5;
 /// The default interval of the database health check, in seconds.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL_SECS: u64 = 2;
 
+/// The default bound on a read database's lag, in milliseconds.
+pub const DEFAULT_READ_MAX_LAG_MS: u64 = 1000;
+
 /// The default file the first admin key is written to.
 pub const DEFAULT_ADMIN_KEY_FILE: &str = "crm-admin.key";
 
@@ -90,6 +93,24 @@ pub struct SettingsArgs {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. [default: sqlite://crm.db?mode=rwc]
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// A hot standby of the PostgreSQL `--database-url` (streaming replication) that
+    /// GetCustomer, BatchGetCustomers, ListCustomers and the permission checks may read from;
+    /// repeat the flag for several (the environment variable takes a comma-separated list).
+    /// Writes always go to the primary. See `--read-max-lag-ms` and the consistency tokens.
+    /// [default: none]
+    #[arg(
+        long = "read-database-url",
+        env = "CRM_READ_DATABASE_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub read_database_urls: Vec<String>,
+    /// How far behind the primary a read database may be and still serve reads, in
+    /// milliseconds: one further behind (or not answering) is skipped and the primary serves.
+    /// A read sent with a consistency token is also served only where that write is visible.
+    /// [default: 1000]
+    #[arg(long, env = "CRM_READ_MAX_LAG_MS", global = true)]
+    pub read_max_lag_ms: Option<u64>,
     /// The largest number of pooled database connections. [default: 10]
     #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
@@ -187,6 +208,9 @@ pub struct SettingsArgs {
 struct FileSettings {
     listen_addr: Option<SocketAddr>,
     database_url: Option<String>,
+    #[serde(default)]
+    read_database_urls: Vec<String>,
+    read_max_lag_ms: Option<u64>,
     db_max_connections: Option<u32>,
     migrate_on_start: Option<bool>,
     log_format: Option<LogFormat>,
@@ -221,7 +245,11 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// The database URL (may contain a password: log it only through `redact_url`).
     pub database_url: String,
-    /// Pool size.
+    /// Hot standbys reads may be served by (URLs may contain passwords, as above).
+    pub read_database_urls: Vec<String>,
+    /// How far behind the primary a standby may be and still serve reads.
+    pub read_max_lag: Duration,
+    /// Pool size (of the primary's pool and of each standby's).
     pub db_max_connections: u32,
     /// Whether serving starts by migrating.
     pub migrate_on_start: bool,
@@ -305,6 +333,16 @@ impl Settings {
                 .database_url
                 .or(file.database_url)
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            read_database_urls: if args.read_database_urls.is_empty() {
+                file.read_database_urls
+            } else {
+                args.read_database_urls
+            },
+            read_max_lag: Duration::from_millis(
+                args.read_max_lag_ms
+                    .or(file.read_max_lag_ms)
+                    .unwrap_or(DEFAULT_READ_MAX_LAG_MS),
+            ),
             db_max_connections: args.db_max_connections.or(file.db_max_connections).unwrap_or(10).max(1),
             migrate_on_start: args.migrate_on_start.or(file.migrate_on_start).unwrap_or(true),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),

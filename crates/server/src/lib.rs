@@ -97,6 +97,7 @@ use crate::{
         availability::{self, StorageGateLayer, StorageState},
         caller::CallerLayer,
         connections::{self, ConnectionCallsLayer, ConnectionLimits},
+        consistency::ConsistencyTokenLayer,
         drain::{Drain, DrainLayer},
         limits::{BodyTimeoutLayer, ConcurrencyLimitLayer, DeadlineLayer},
         observe::ObserveLayer,
@@ -131,7 +132,18 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     if settings.migrate_on_start {
         db.migrate().await?;
     }
-    tracing::info!(database = db.display_url(), "database ready");
+    let db = db
+        .with_standbys(
+            &settings.read_database_urls,
+            settings.db_max_connections,
+            settings.read_max_lag,
+        )
+        .await?;
+    tracing::info!(
+        database = db.display_url(),
+        read_databases = db.standby_status().len(),
+        "database ready"
+    );
     Ok(db)
 }
 
@@ -259,8 +271,11 @@ pub async fn run_with(
     set_health(&health, ServingStatus::Serving).await;
     let optimize_task = tokio::spawn(optimize_periodically(db.clone()));
     let facts_task = tokio::spawn(crm_persistence::facts_cache::follow_changes(db.clone()));
+    let standbys_task = tokio::spawn(crm_persistence::follow_standbys(db.clone()));
+    let primary_task = tokio::spawn(crm_persistence::follow_primary(db.clone()));
     // The watcher pings over a pool of its own: requests exhausting theirs is not an outage.
     let probe = Database::connect(&settings.database_url, 1).await?;
+    let probe_primary_task = tokio::spawn(crm_persistence::follow_primary(probe.clone()));
     let storage = StorageState::new(settings.health_check_interval);
     let health_task = tokio::spawn(availability::watch(
         probe.clone(),
@@ -343,7 +358,7 @@ pub async fn run_with(
     // them (and, ending a call, free what it holds); a call is authenticated (from memory) and
     // held to its principal's limits before it takes a place in the global limit, so a caller
     // over its own limit cannot take places from others; the storage gate refuses last, for a
-    // database outage.
+    // database outage; a write's consistency token is read after its handler committed.
     let principal_limits = PrincipalLimiter::new(settings.principal_limits.clone(), Arc::clone(&metrics));
     let drain = Drain::new();
     let layers = ServiceBuilder::new()
@@ -377,14 +392,21 @@ pub async fn run_with(
             Arc::clone(&metrics),
         ))
         .layer(StorageGateLayer::new(Arc::clone(&storage)))
+        .layer(ConsistencyTokenLayer::new(db.clone()))
         .into_inner();
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let descriptor_limit = connections::raise_descriptor_limit();
     let limits = ConnectionLimits {
         max_connections: settings.max_connections.unwrap_or_else(|| {
-            // The pools (requests, the health probe, two listeners) and crmd's own files.
-            let reserved = usize::try_from(settings.db_max_connections).unwrap_or(usize::MAX) + 3 + 64;
+            // The pools (requests and each read database's, the health probe, two listeners) and
+            // crmd's own files.
+            let pools = 1 + settings.read_database_urls.len();
+            let reserved = usize::try_from(settings.db_max_connections)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(pools)
+                + 3
+                + 64;
             connections::default_max_connections(descriptor_limit, reserved)
         }),
         handshake_timeout: settings.connection_handshake_timeout,
@@ -446,6 +468,10 @@ pub async fn run_with(
     let _ = schedule_task.await;
     facts_task.abort();
     let _ = facts_task.await;
+    for task in [standbys_task, primary_task, probe_primary_task] {
+        task.abort();
+        let _ = task.await;
+    }
     access_task.abort();
     // Wait until the watcher is gone: its PostgreSQL listener holds a pooled connection that
     // closing the pool would otherwise wait for.

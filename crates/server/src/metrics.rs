@@ -51,6 +51,18 @@ struct PoolLabels {
     state: &'static str,
 }
 
+/// The label of a read database's gauges: its URL without password.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StandbyLabels {
+    url: String,
+}
+
+/// Where a read that may use a read database was served: `standby` or `primary`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServedLabels {
+    served_by: &'static str,
+}
+
 /// The label of a connection closed by its own deadline: `handshake_timeout` or `idle_timeout`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExpiryLabels {
@@ -123,6 +135,9 @@ pub(crate) struct Metrics {
     accept_backoffs: Counter,
     limited: Family<LimitLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
+    standby_serving: Family<StandbyLabels, Gauge>,
+    standby_lag: Family<StandbyLabels, Gauge>,
+    reads_served: Family<ServedLabels, Gauge>,
     batch_runs: Family<OutcomeLabels, Counter>,
     batch_processed: Counter,
     batch_changed: Counter,
@@ -202,6 +217,25 @@ impl Metrics {
             "Database pool connections: size (open), idle, in_use, max (configured limit)",
             pool.clone(),
         );
+        let standby_serving = Family::<StandbyLabels, Gauge>::default();
+        registry.register(
+            "crm_read_database_serving",
+            "1 while a read database (--read-database-url) serves reads (caught up within --read-max-lag-ms), else 0",
+            standby_serving.clone(),
+        );
+        let standby_lag = Family::<StandbyLabels, Gauge>::default();
+        registry.register(
+            "crm_read_database_lag_bytes",
+            "How far a read database's replay is behind the primary's last sampled WAL position, in bytes",
+            standby_lag.clone(),
+        );
+        let reads_served = Family::<ServedLabels, Gauge>::default();
+        registry.register(
+            "crm_reads_served",
+            "Reads that may use a read database (Get, BatchGet, List, Check), by where they were served \
+             (standby, primary), since start; only with read databases",
+            reads_served.clone(),
+        );
         let batch_runs = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "crm_classification_runs",
@@ -258,6 +292,9 @@ impl Metrics {
             accept_backoffs,
             limited,
             pool,
+            standby_serving,
+            standby_lag,
+            reads_served,
             batch_runs,
             batch_processed,
             batch_changed,
@@ -371,6 +408,23 @@ impl Metrics {
             ("max", stats.max),
         ] {
             self.pool.get_or_create(&PoolLabels { state }).set(i64::from(value));
+        }
+        for standby in db.standby_status() {
+            let labels = StandbyLabels { url: standby.url };
+            self.standby_serving
+                .get_or_create(&labels)
+                .set(i64::from(standby.serving));
+            self.standby_lag
+                .get_or_create(&labels)
+                .set(i64::try_from(standby.lag_bytes).unwrap_or(i64::MAX));
+        }
+        if db.has_standbys() {
+            let (standby, primary) = db.reads_served();
+            for (served_by, count) in [("standby", standby), ("primary", primary)] {
+                self.reads_served
+                    .get_or_create(&ServedLabels { served_by })
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
         }
         let mut text = String::new();
         // Writing to a String cannot fail.

@@ -59,6 +59,7 @@ use crate::{
     page_token::{List, PageQuery, PageTokens},
     status::{denied, internal, invalid_argument, store_failure, store_status, to_status, with_info},
     transport::caller::{caller_of, unauthenticated},
+    transport::consistency::read_at,
     transport::principal_limits::EffectiveLimits,
 };
 
@@ -1053,7 +1054,12 @@ impl AccessApi for AccessGrpc {
             return Err(access_check_required(&denial));
         }
         let facts = match &question.customer {
-            Some(id) => self.customers.find_facts(id).await.map_err(to_status)?,
+            Some(id) => self
+                .customers
+                .reading(read_at(&request)?)
+                .find_facts(id)
+                .await
+                .map_err(to_status)?,
             None => None,
         };
         let decision = view
@@ -1129,6 +1135,7 @@ impl AccessApi for AccessGrpc {
             HashMap::new()
         } else {
             self.customers
+                .reading(read_at(&request)?)
                 .find_facts_many(&ids)
                 .await
                 .map_err(to_status)?

@@ -27,7 +27,7 @@ use crate::{
     customers::convert::{changes, customer_name, customer_to_proto, profile},
     page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::{invalid_argument, to_status},
-    transport::caller::caller_of,
+    transport::{caller::caller_of, consistency::read_at},
 };
 
 /// The most names one BatchGetCustomers may ask for.
@@ -73,6 +73,13 @@ impl CustomerGrpc {
     fn out(&self, customer: &Customer) -> pb::Customer {
         let policy = self.classification.policy();
         customer_to_proto(customer, self.classification.reporting(&policy))
+    }
+
+    /// The customer use cases reading where the request's consistency token (if any) and the
+    /// lag bound allow: a hot standby or the primary. Only for handlers that write nothing.
+    fn reading<T>(&self, request: &Request<T>) -> Result<CustomerService<SqlCustomerRepository>, Status> {
+        let token = read_at(request)?;
+        Ok(CustomerService::new(self.customers.repository().reading(token)))
     }
 
     /// The caller and the access view its request is decided against.
@@ -160,7 +167,7 @@ impl CustomerApi for CustomerGrpc {
         let (caller, view) = self.begin(&request)?;
         let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let id = required_name("name", &request.get_ref().name)?;
-        let result = self.customers.get(&auth, &id).await;
+        let result = self.reading(&request)?.get(&auth, &id).await;
         let customer = finish(&self.audit, &caller, "GetCustomer", &resource_name(&id), false, result).await?;
         Ok(Response::new(self.out(&customer)))
     }
@@ -192,7 +199,7 @@ impl CustomerApi for CustomerGrpc {
         let ids = v
             .finish(|| ids.into_iter().collect::<Option<Vec<_>>>())
             .map_err(to_status)?;
-        let result = self.customers.batch_get(&auth, &ids).await;
+        let result = self.reading(&request)?.batch_get(&auth, &ids).await;
         let customers = finish(&self.audit, &caller, "BatchGetCustomers", "customers", false, result).await?;
         Ok(Response::new(pb::BatchGetCustomersResponse {
             customers: customers.iter().map(|c| self.out(c)).collect(),
@@ -205,6 +212,7 @@ impl CustomerApi for CustomerGrpc {
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let (caller, view) = self.begin(&request)?;
         let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
+        let customers = self.reading(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let page_size = v.check("page_size", PageSize::from_request(req.page_size));
@@ -235,7 +243,7 @@ impl CustomerApi for CustomerGrpc {
             })
             .map_err(to_status)?;
         // The domain narrows the scope to the caller's before querying.
-        let result = self.customers.list(&auth, &query).await;
+        let result = customers.list(&auth, &query).await;
         let page = finish(&self.audit, &caller, "ListCustomers", "customers", false, result).await?;
         let next_page_token = self.page_tokens.next(
             &page_query(&req.filter, &query.order, query.show_deleted),
