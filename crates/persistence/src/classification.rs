@@ -764,7 +764,8 @@ impl ReclassificationLock {
             return Ok(Self { connection: None });
         }
         use sea_orm::sqlx::ConnectOptions as _;
-        let pool = db.connection().get_postgres_connection_pool();
+        // A session lock: on a direct connection, never through a transaction-mode pooler.
+        let pool = db.session_pool();
         let mut connection = pool
             .connect_options()
             .connect()
@@ -788,7 +789,7 @@ impl ReclassificationLock {
         if db.backend() != Backend::Postgres {
             return Ok(false);
         }
-        let pool = db.connection().get_postgres_connection_pool();
+        let pool = db.session_pool();
         let mut connection = pool.acquire().await.map_err(CustomerError::unexpected)?;
         let (got,): (bool,) = sea_orm::sqlx::query_as("SELECT pg_try_advisory_lock($1)")
             .bind(RECLASSIFY_LOCK_KEY)

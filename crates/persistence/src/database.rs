@@ -117,6 +117,9 @@ pub struct Database {
     writes: Arc<std::sync::atomic::AtomicU64>,
     /// The hosts of a multi-host URL, see [`crate::primary`].
     hosts: Option<Arc<Hosts>>,
+    /// A pool of direct connections to PostgreSQL for what a transaction-mode pooler between
+    /// crmd and PostgreSQL cannot carry (see [`Database::with_direct_url`]).
+    direct: Option<sea_orm::sqlx::PgPool>,
 }
 
 /// The URL with any password replaced by `***`, safe to log and show (also a multi-host
@@ -260,20 +263,74 @@ impl Database {
             wal: Arc::default(),
             writes: Arc::default(),
             hosts,
+            direct: None,
         })
     }
 
-    /// Applies every pending migration.
+    /// Adds direct connections to the PostgreSQL server (`url`, not through a pooler) for what a
+    /// transaction-mode pooler in front of it cannot carry, because it lasts longer than a
+    /// transaction: `LISTEN` (the change notifications of [`crate::notify`] and
+    /// [`crate::facts_cache`]), the session advisory lock of batch runs
+    /// ([`crate::ReclassificationLock`]) and migrations. Without it they use the request pool.
+    ///
+    /// # Errors
+    /// [`ConnectError::UnsupportedUrl`] when this database or `url` is not PostgreSQL;
+    /// [`ConnectError::Connect`] when `url` cannot be reached.
+    pub async fn with_direct_url(mut self, url: &str) -> Result<Self, ConnectError> {
+        use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+        let display_url = redact_url(url);
+        if self.backend != Backend::Postgres || !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConnectError::UnsupportedUrl(format!(
+                "{display_url} (a direct URL is for a PostgreSQL database behind a pooler)"
+            )));
+        }
+        let options: PgConnectOptions = url.parse().map_err(|e: sea_orm::sqlx::Error| ConnectError::Connect {
+            url: display_url.clone(),
+            cause: DbErr::Custom(e.to_string()),
+        })?;
+        let options = if plain_on_loopback(url) {
+            options.ssl_mode(PgSslMode::Disable)
+        } else {
+            options
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| ConnectError::Connect {
+                url: display_url,
+                cause: DbErr::Custom(e.to_string()),
+            })?;
+        self.direct = Some(pool);
+        Ok(self)
+    }
+
+    /// The pool for session-long work (`LISTEN`, session advisory locks, migrations): the direct
+    /// one if there is one, else the request pool. PostgreSQL only.
+    pub(crate) fn session_pool(&self) -> &sea_orm::sqlx::PgPool {
+        self.direct
+            .as_ref()
+            .unwrap_or_else(|| self.connection.get_postgres_connection_pool())
+    }
+
+    /// Applies every pending migration (over the direct connection, if there is one).
     ///
     /// # Errors
     /// [`ConnectError::Migrate`].
     pub async fn migrate(&self) -> Result<(), ConnectError> {
-        Migrator::up(&self.connection, None)
-            .await
-            .map_err(|cause| ConnectError::Migrate {
-                url: self.display_url.to_string(),
-                cause,
-            })
+        let result = match &self.direct {
+            Some(direct) => {
+                let connection = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(direct.clone());
+                Migrator::up(&connection, None).await
+            }
+            None => Migrator::up(&self.connection, None).await,
+        };
+        result.map_err(|cause| ConnectError::Migrate {
+            url: self.display_url.to_string(),
+            cause,
+        })
     }
 
     /// Refreshes the query planner's statistics where they are missing or stale, and says whether
@@ -350,6 +407,9 @@ impl Database {
         }
         if let Some(standbys) = self.standbys {
             standbys.close().await;
+        }
+        if let Some(direct) = self.direct {
+            direct.close().await;
         }
     }
 

@@ -133,7 +133,8 @@ pub async fn follow_changes(db: Database) {
             cache.forget_all();
         }
     }
-    let requests = db.connection().get_postgres_connection_pool();
+    // The pool listeners are made like (the direct one behind a transaction-mode pooler).
+    let requests = db.session_pool();
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)

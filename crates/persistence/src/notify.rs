@@ -142,7 +142,7 @@ pub async fn subscribe_changes(db: &Database) -> Result<Option<Changes>, AccessS
     match db.backend() {
         Backend::Sqlite => Ok(None),
         Backend::Postgres => {
-            let pool = db.connection().get_postgres_connection_pool().clone();
+            let pool = db.session_pool().clone();
             let listener = listen(&pool).await?;
             Ok(Some(Changes {
                 pool,

@@ -93,6 +93,13 @@ pub struct SettingsArgs {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. [default: sqlite://crm.db?mode=rwc]
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// A direct URL of the PostgreSQL database (not through a pooler), for what a
+    /// transaction-mode pooler such as pgbouncer cannot carry: LISTEN (change notifications from
+    /// other replicas), the session advisory lock of batch runs, and migrations. Set it when
+    /// `--database-url` points at pgbouncer in transaction mode, whose URL must then also say
+    /// `statement-cache-capacity=0`. [default: none: everything uses --database-url]
+    #[arg(long, env = "CRM_DIRECT_DATABASE_URL", global = true)]
+    pub direct_database_url: Option<String>,
     /// A hot standby of the PostgreSQL `--database-url` (streaming replication) that
     /// GetCustomer, BatchGetCustomers, ListCustomers and the permission checks may read from;
     /// repeat the flag for several (the environment variable takes a comma-separated list).
@@ -208,6 +215,7 @@ pub struct SettingsArgs {
 struct FileSettings {
     listen_addr: Option<SocketAddr>,
     database_url: Option<String>,
+    direct_database_url: Option<String>,
     #[serde(default)]
     read_database_urls: Vec<String>,
     read_max_lag_ms: Option<u64>,
@@ -245,6 +253,8 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// The database URL (may contain a password: log it only through `redact_url`).
     pub database_url: String,
+    /// A direct URL of the database behind a transaction-mode pooler (may contain a password).
+    pub direct_database_url: Option<String>,
     /// Hot standbys reads may be served by (URLs may contain passwords, as above).
     pub read_database_urls: Vec<String>,
     /// How far behind the primary a standby may be and still serve reads.
@@ -333,6 +343,7 @@ impl Settings {
                 .database_url
                 .or(file.database_url)
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            direct_database_url: args.direct_database_url.or(file.direct_database_url),
             read_database_urls: if args.read_database_urls.is_empty() {
                 file.read_database_urls
             } else {

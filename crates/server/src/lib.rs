@@ -122,13 +122,34 @@ const METRICS_DRAIN: Duration = Duration::from_secs(5);
 /// How long shutdown waits for the audit writer to store what is queued.
 const AUDIT_DRAIN: Duration = Duration::from_secs(10);
 
-/// Connects to the configured database and applies migrations if the settings say so.
+/// Connects to the configured database, with its direct URL if one is set (for a database behind
+/// a transaction-mode pooler), with a pool of `max_connections`.
+///
+/// # Errors
+/// When the database cannot be reached; the message names the URL without its password.
+pub async fn connect_database(settings: &Settings, max_connections: u32) -> anyhow::Result<Database> {
+    let db = Database::connect(&settings.database_url, max_connections).await?;
+    let Some(direct) = &settings.direct_database_url else {
+        return Ok(db);
+    };
+    if !settings.database_url.contains("statement-cache-capacity=0") {
+        tracing::warn!(
+            "--direct-database-url is set, so --database-url is taken to be a transaction-mode pooler: add \
+             `statement-cache-capacity=0` to it, or statements prepared on one server connection will be looked \
+             for on another"
+        );
+    }
+    Ok(db.with_direct_url(direct).await?)
+}
+
+/// Connects to the configured database (and its read databases), and applies migrations if the
+/// settings say so.
 ///
 /// # Errors
 /// When the database cannot be reached or migrated; the message names the URL without its
 /// password.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    let db = Database::connect(&settings.database_url, settings.db_max_connections).await?;
+    let db = connect_database(settings, settings.db_max_connections).await?;
     if settings.migrate_on_start {
         db.migrate().await?;
     }

@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let db = crm_persistence::Database::connect(&settings.database_url, 1).await?;
+    let db = crm_server::connect_database(&settings, 1).await?;
     db.migrate().await?;
     tracing::info!(database = db.display_url(), "migrations applied");
     db.close().await;
@@ -49,7 +49,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn bootstrap(settings: Settings) -> anyhow::Result<()> {
-    let db = crm_persistence::Database::connect(&settings.database_url, 1).await?;
+    let db = crm_server::connect_database(&settings, 1).await?;
     db.migrate().await?;
     let key = crm_server::bootstrap::new_admin_key(&db).await?;
     crm_server::bootstrap::write_key_file(&settings.admin_key_file, &key)?;
