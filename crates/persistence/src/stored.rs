@@ -125,7 +125,7 @@ pub(crate) fn classification_from_json(json: &str) -> Result<Classification, Cus
     if stored.dimensions.len() != Dimension::ALL.len() {
         return Err(corrupt("classification", "not six dimensions"));
     }
-    let mut dimensions = Vec::with_capacity(6);
+    let mut dimensions = Vec::with_capacity(Dimension::COUNT);
     for (dimension, d) in Dimension::ALL.into_iter().zip(stored.dimensions) {
         let override_ = match d.override_ {
             None => None,
@@ -147,7 +147,7 @@ pub(crate) fn classification_from_json(json: &str) -> Result<Classification, Cus
             since: d.since,
         });
     }
-    let dimensions: [DimensionClass; 6] = dimensions
+    let dimensions: [DimensionClass; Dimension::COUNT] = dimensions
         .try_into()
         .map_err(|_| corrupt("classification", "not six dimensions"))?;
     Ok(Classification {
