@@ -47,7 +47,7 @@ pub fn dimension(text: &str) -> Result<pb::Dimension, CliError> {
 }
 
 /// The domain's dimension of a proto one, by name; `None` for `DIMENSION_UNSPECIFIED`.
-pub fn domain_dimension(dimension: pb::Dimension) -> Option<Dimension> {
+fn domain_dimension(dimension: pb::Dimension) -> Option<Dimension> {
     Dimension::from_name(short_enum_name("Dimension", dimension.as_str_name()))
 }
 
