@@ -68,7 +68,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create, read, list, update, delete, import and export customers.
     #[command(subcommand)]
-    Customers(customers::CustomersCommand),
+    Customers(Box<customers::CustomersCommand>),
     /// Principals, roles, role bindings, API keys and permission checks.
     #[command(subcommand)]
     Access(access::AccessCommand),

@@ -241,7 +241,8 @@ fn descriptor_of<M: prost::Name>() -> Result<MessageDescriptor, CliError> {
         .ok_or_else(|| CliError::Other(format!("no descriptor for {}", M::full_name())))
 }
 
-fn to_dynamic<M: prost::Message + prost::Name>(msg: &M) -> Result<DynamicMessage, CliError> {
+/// `msg` as a dynamic message, to read its fields by descriptor.
+pub fn to_dynamic<M: prost::Message + prost::Name>(msg: &M) -> Result<DynamicMessage, CliError> {
     let descriptor = descriptor_of::<M>()?;
     DynamicMessage::decode(descriptor, msg.encode_to_vec().as_slice())
         .map_err(|e| CliError::Other(format!("cannot re-read a {}: {e}", M::full_name())))

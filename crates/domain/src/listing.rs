@@ -26,38 +26,35 @@ pub enum SortField {
     UpdateTime,
     /// `employee_count`; an unknown count sorts as lower than any known one.
     EmployeeCount,
-    /// `rank_tier`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
-    RankTier,
-    /// `value_tier`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
-    ValueTier,
-    /// `lifecycle_stage`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
-    LifecycleStage,
-    /// `behaviour`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
-    Behaviour,
-    /// `size_segment`, in the order its values are declared (see [`UNCLASSIFIED_CODE`]).
-    SizeSegment,
-    /// `grade`, in the order its values are declared: VIP, KEY, STANDARD, POTENTIAL (see
-    /// [`UNCLASSIFIED_CODE`]).
-    Grade,
+    /// A classification dimension, by its [`field`](Dimension::field) name, in the order its
+    /// values are declared (`grade`: VIP, KEY, STANDARD, POTENTIAL; see [`UNCLASSIFIED_CODE`]).
+    Class(Dimension),
     /// `score`; an unclassified customer sorts as lower than any score ([`UNCLASSIFIED_SCORE`]).
     Score,
 }
 
 impl SortField {
-    /// Every field that can be ordered by.
-    pub const ALL: [Self; 11] = [
-        Self::DisplayName,
-        Self::CreateTime,
-        Self::UpdateTime,
-        Self::EmployeeCount,
-        Self::RankTier,
-        Self::ValueTier,
-        Self::LifecycleStage,
-        Self::Behaviour,
-        Self::SizeSegment,
-        Self::Grade,
-        Self::Score,
-    ];
+    /// Every field that can be ordered by (the dimensions in [`Dimension::ALL`]'s order).
+    pub const ALL: [Self; 5 + Dimension::COUNT] = {
+        const OTHERS: [SortField; 4] = [
+            SortField::DisplayName,
+            SortField::CreateTime,
+            SortField::UpdateTime,
+            SortField::EmployeeCount,
+        ];
+        let mut all = [SortField::Score; 5 + Dimension::COUNT];
+        let mut i = 0;
+        while i < OTHERS.len() {
+            all[i] = OTHERS[i];
+            i += 1;
+        }
+        let mut d = 0;
+        while d < Dimension::COUNT {
+            all[i + d] = SortField::Class(Dimension::ALL[d]);
+            d += 1;
+        }
+        all
+    };
 
     /// The field's name in `order_by`.
     pub fn path(self) -> &'static str {
@@ -66,41 +63,21 @@ impl SortField {
             Self::CreateTime => "create_time",
             Self::UpdateTime => "update_time",
             Self::EmployeeCount => "employee_count",
-            Self::RankTier => Dimension::RankTier.field(),
-            Self::ValueTier => Dimension::ValueTier.field(),
-            Self::LifecycleStage => Dimension::LifecycleStage.field(),
-            Self::Behaviour => Dimension::Behaviour.field(),
-            Self::SizeSegment => Dimension::SizeSegment.field(),
-            Self::Grade => Dimension::Grade.field(),
+            Self::Class(dimension) => dimension.field(),
             Self::Score => "score",
         }
     }
 
     /// The classification dimension this field orders by, if it is one (`score` is not).
     pub fn dimension(self) -> Option<Dimension> {
-        Some(match self {
-            Self::RankTier => Dimension::RankTier,
-            Self::ValueTier => Dimension::ValueTier,
-            Self::LifecycleStage => Dimension::LifecycleStage,
-            Self::Behaviour => Dimension::Behaviour,
-            Self::SizeSegment => Dimension::SizeSegment,
-            Self::Grade => Dimension::Grade,
-            Self::DisplayName | Self::CreateTime | Self::UpdateTime | Self::EmployeeCount | Self::Score => {
-                return None;
-            }
-        })
+        match self {
+            Self::Class(dimension) => Some(dimension),
+            Self::DisplayName | Self::CreateTime | Self::UpdateTime | Self::EmployeeCount | Self::Score => None,
+        }
     }
 
     /// This field's value in `customer`, as a cursor key.
     pub fn key_of(self, customer: &Customer) -> SortKey {
-        let class = |dimension: Dimension| {
-            SortKey::Int(
-                customer
-                    .classification
-                    .as_ref()
-                    .map_or(UNCLASSIFIED_CODE, |c| i64::from(c.value(dimension).code())),
-            )
-        };
         match self {
             Self::DisplayName => SortKey::Text(customer.profile.display_name.as_str().to_owned()),
             Self::CreateTime => SortKey::Time(customer.create_time),
@@ -111,12 +88,12 @@ impl SortField {
                     .employee_count
                     .map_or(UNKNOWN_EMPLOYEE_COUNT, |c| i64::from(c.get())),
             ),
-            Self::RankTier => class(Dimension::RankTier),
-            Self::ValueTier => class(Dimension::ValueTier),
-            Self::LifecycleStage => class(Dimension::LifecycleStage),
-            Self::Behaviour => class(Dimension::Behaviour),
-            Self::SizeSegment => class(Dimension::SizeSegment),
-            Self::Grade => class(Dimension::Grade),
+            Self::Class(dimension) => SortKey::Int(
+                customer
+                    .classification
+                    .as_ref()
+                    .map_or(UNCLASSIFIED_CODE, |c| i64::from(c.value(dimension).code())),
+            ),
             Self::Score => SortKey::Int(
                 customer
                     .classification
@@ -277,14 +254,7 @@ impl Cursor {
                         | (SortKey::Time(_), SortField::CreateTime | SortField::UpdateTime)
                         | (
                             SortKey::Int(_),
-                            SortField::EmployeeCount
-                                | SortField::RankTier
-                                | SortField::ValueTier
-                                | SortField::LifecycleStage
-                                | SortField::Behaviour
-                                | SortField::SizeSegment
-                                | SortField::Grade
-                                | SortField::Score
+                            SortField::EmployeeCount | SortField::Class(_) | SortField::Score
                         )
                 )
             })
@@ -478,14 +448,23 @@ mod tests {
         potential.classification = Some(classification(Grade::Potential, LifecycleStage::Potential, 0));
         let unclassified = customer("Gamma");
 
-        assert_eq!(SortField::Grade.key_of(&vip), SortKey::Int(1));
-        assert_eq!(SortField::Grade.key_of(&potential), SortKey::Int(4));
-        assert_eq!(SortField::Grade.key_of(&unclassified), SortKey::Int(UNCLASSIFIED_CODE));
-        assert_eq!(SortField::LifecycleStage.key_of(&vip), SortKey::Int(4));
-        assert_eq!(SortField::LifecycleStage.key_of(&potential), SortKey::Int(1));
-        assert_eq!(SortField::ValueTier.key_of(&vip), SortKey::Int(1));
+        assert_eq!(SortField::Class(Dimension::Grade).key_of(&vip), SortKey::Int(1));
+        assert_eq!(SortField::Class(Dimension::Grade).key_of(&potential), SortKey::Int(4));
         assert_eq!(
-            SortField::Behaviour.key_of(&unclassified),
+            SortField::Class(Dimension::Grade).key_of(&unclassified),
+            SortKey::Int(UNCLASSIFIED_CODE)
+        );
+        assert_eq!(
+            SortField::Class(Dimension::LifecycleStage).key_of(&vip),
+            SortKey::Int(4)
+        );
+        assert_eq!(
+            SortField::Class(Dimension::LifecycleStage).key_of(&potential),
+            SortKey::Int(1)
+        );
+        assert_eq!(SortField::Class(Dimension::ValueTier).key_of(&vip), SortKey::Int(1));
+        assert_eq!(
+            SortField::Class(Dimension::Behaviour).key_of(&unclassified),
             SortKey::Int(UNCLASSIFIED_CODE)
         );
         // Declaration order, not alphabetical: VIP < KEY < STANDARD < POTENTIAL < unclassified.

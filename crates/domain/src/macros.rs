@@ -19,6 +19,9 @@ macro_rules! coded_enum {
             /// Every value, in declaration order, which is also storage code order.
             pub const ALL: [Self; [$($code),+].len()] = [$(Self::$variant),+];
 
+            /// The [`name`](Self::name) of every value, in declaration order.
+            pub const NAMES: [&'static str; [$($code),+].len()] = [$($label),+];
+
             /// Returns the value's `SCREAMING_SNAKE` name as the proto spells it, without the type
             /// prefix.
             pub const fn name(self) -> &'static str {

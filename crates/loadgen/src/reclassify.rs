@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_api::crm::v1 as pb;
-use crm_domain::classification::ClassificationPolicy;
+use crm_domain::classification::{ClassificationPolicy, Dimension};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value,
     sea_query::{Expr, Query},
@@ -45,19 +45,10 @@ const TITLES: [(&str, bool); 8] = [
 ];
 const RANKS: [&str; 3] = ["EXECUTIVE", "MIDDLE", "FRONTLINE"];
 
-/// The classification columns of `customers` (migration 000005), NULL on a customer not
-/// classified yet.
-const CLASSIFICATION_COLUMNS: [&str; 9] = [
-    "rank_tier",
-    "value_tier",
-    "lifecycle_stage",
-    "behaviour",
-    "size_segment",
-    "grade",
-    "score",
-    "policy_version",
-    "classification",
-];
+/// The classification columns of `customers` besides the dimensions' (migration 000005), NULL on
+/// a customer not classified yet, as are the dimensions' (each stored in the column of its
+/// [`Dimension::field`] name).
+const OTHER_CLASSIFICATION_COLUMNS: [&str; 3] = ["score", "policy_version", "classification"];
 
 struct Purchase {
     order_ref: String,
@@ -226,8 +217,10 @@ pub async fn seed(db: &DatabaseConnection, n: u64, now: DateTime<Utc>, window_da
 /// # Errors
 /// When a statement fails.
 pub async fn reset(db: &DatabaseConnection) -> anyhow::Result<u64> {
-    let sets = CLASSIFICATION_COLUMNS
+    let sets = Dimension::ALL
+        .map(Dimension::field)
         .iter()
+        .chain(&OTHER_CLASSIFICATION_COLUMNS)
         .map(|c| format!("{c} = NULL"))
         .collect::<Vec<_>>()
         .join(", ");

@@ -11,7 +11,8 @@
 //!   of the history of the returned ids. Both are split into chunks below SQLite's
 //!   bind-parameter limit (32,766).
 //!
-//! The SQL text is built from the constant column lists and placeholders only (hence
+//! The SQL text is built from the constant column lists (and each dimension's column) and
+//! placeholders only (hence
 //! `AssertSqlSafe`); every value is bound.
 //!
 //! The columns written are those [`set_classification_columns`] sets (plus `version` and
@@ -22,38 +23,48 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use crm_domain::{
-    classification::HistoryEntry,
+    classification::{Dimension, HistoryEntry},
     customer::{Customer, Version, values::CustomerId},
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DbErr, sqlx};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DbErr, IdenStatic, sqlx};
 
 use crate::{
     database::{Backend, Database},
     entity::customer,
-    mapping::set_classification_columns,
+    mapping::{dimension_column, set_classification_columns},
 };
 
 /// SQLite's limit on bound parameters per statement.
 const SQLITE_MAX_PARAMETERS: usize = 32_766;
 
-/// The customers columns a batch writes, in the order of [`Rows`]' vectors.
-const COLUMNS: [&str; 15] = [
-    "version",
-    "update_time",
-    "window_orders",
-    "window_revenue_micros",
-    "first_purchase_time",
-    "last_purchase_time",
-    "rank_tier",
-    "value_tier",
-    "lifecycle_stage",
-    "behaviour",
-    "size_segment",
-    "grade",
-    "score",
-    "policy_version",
-    "classification",
+/// The customers columns a batch writes before the dimensions' columns, with their PostgreSQL
+/// types, in the order of [`Rows`]' vectors.
+const LEADING_COLUMNS: [(&str, &str); 6] = [
+    ("version", "bigint"),
+    ("update_time", "timestamptz"),
+    ("window_orders", "integer"),
+    ("window_revenue_micros", "bigint"),
+    ("first_purchase_time", "timestamptz"),
+    ("last_purchase_time", "timestamptz"),
 ];
+
+/// The customers columns a batch writes after the dimensions' columns.
+const TRAILING_COLUMNS: [(&str, &str); 3] = [
+    ("score", "smallint"),
+    ("policy_version", "bigint"),
+    ("classification", "text"),
+];
+
+/// Every customers column a batch writes with its PostgreSQL type, in the order of [`Rows`]'
+/// vectors: [`LEADING_COLUMNS`], each dimension's column (text) in [`Dimension::ALL`]'s order,
+/// [`TRAILING_COLUMNS`].
+fn columns() -> Vec<(&'static str, &'static str)> {
+    LEADING_COLUMNS
+        .into_iter()
+        .chain(Dimension::ALL.map(|d| (dimension_column(d).as_str(), "text")))
+        .chain(TRAILING_COLUMNS)
+        .collect()
+}
 
 /// The classification_history columns, in the order of [`History`]' vectors.
 const HISTORY_COLUMNS: [&str; 9] = [
@@ -79,12 +90,8 @@ struct Rows {
     window_revenue_micros: Vec<i64>,
     first_purchase_time: Vec<Option<DateTime<Utc>>>,
     last_purchase_time: Vec<Option<DateTime<Utc>>>,
-    rank_tier: Vec<Option<String>>,
-    value_tier: Vec<Option<String>>,
-    lifecycle_stage: Vec<Option<String>>,
-    behaviour: Vec<Option<String>>,
-    size_segment: Vec<Option<String>>,
-    grade: Vec<Option<String>>,
+    /// One vector per dimension, indexed by [`Dimension::index`].
+    classes: [Vec<Option<String>>; Dimension::COUNT],
     score: Vec<Option<i16>>,
     policy_version: Vec<Option<i64>>,
     classification: Vec<Option<String>>,
@@ -116,13 +123,19 @@ impl Rows {
                 .push(take(&mut row.first_purchase_time, "first_purchase_time")?);
             rows.last_purchase_time
                 .push(take(&mut row.last_purchase_time, "last_purchase_time")?);
-            rows.rank_tier.push(take(&mut row.rank_tier, "rank_tier")?);
-            rows.value_tier.push(take(&mut row.value_tier, "value_tier")?);
-            rows.lifecycle_stage
-                .push(take(&mut row.lifecycle_stage, "lifecycle_stage")?);
-            rows.behaviour.push(take(&mut row.behaviour, "behaviour")?);
-            rows.size_segment.push(take(&mut row.size_segment, "size_segment")?);
-            rows.grade.push(take(&mut row.grade, "grade")?);
+            for dimension in Dimension::ALL {
+                let column = dimension_column(dimension);
+                let name = match row.take(column) {
+                    Set(sea_orm::Value::String(name)) => name,
+                    _ => {
+                        return Err(DbErr::Custom(format!(
+                            "the batch writer expected column {} to be set to a text",
+                            column.as_str()
+                        )));
+                    }
+                };
+                rows.classes[dimension.index()].push(name);
+            }
             rows.score.push(take(&mut row.score, "score")?);
             rows.policy_version
                 .push(take(&mut row.policy_version, "policy_version")?);
@@ -203,34 +216,20 @@ fn map_err(error: sqlx::Error) -> DbErr {
 
 /// The PostgreSQL statement: see the module documentation.
 fn postgres_sql() -> String {
-    let types = [
-        "text",
-        "bigint",
-        "bigint",
-        "timestamptz",
-        "integer",
-        "bigint",
-        "timestamptz",
-        "timestamptz",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "smallint",
-        "bigint",
-        "text",
-    ];
+    let columns = columns();
+    let types = ["text", "bigint"]
+        .into_iter()
+        .chain(columns.iter().map(|(_, t)| *t))
+        .collect::<Vec<_>>();
     let arrays = types
         .iter()
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect::<Vec<_>>()
         .join(", ");
-    let sets = COLUMNS
+    let sets = columns
         .iter()
-        .map(|c| format!("{c} = v.{c}"))
+        .map(|(c, _)| format!("{c} = v.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
     let history_types = [
@@ -259,14 +258,14 @@ fn postgres_sql() -> String {
            SELECT * FROM unnest({history_arrays}) AS h({history_columns}) \
            WHERE h.customer_id IN (SELECT id FROM written)) \
          SELECT id FROM written",
-        columns = COLUMNS.join(", "),
+        columns = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
     )
 }
 
 async fn write_postgres(db: &Database, rows: &Rows, history: &History) -> Result<HashSet<String>, DbErr> {
     let pool = db.connection().get_postgres_connection_pool();
     let sql = postgres_sql();
-    let written: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql))
         .bind(&rows.id)
         .bind(&rows.expected)
         .bind(&rows.version)
@@ -274,13 +273,11 @@ async fn write_postgres(db: &Database, rows: &Rows, history: &History) -> Result
         .bind(&rows.window_orders)
         .bind(&rows.window_revenue_micros)
         .bind(&rows.first_purchase_time)
-        .bind(&rows.last_purchase_time)
-        .bind(&rows.rank_tier)
-        .bind(&rows.value_tier)
-        .bind(&rows.lifecycle_stage)
-        .bind(&rows.behaviour)
-        .bind(&rows.size_segment)
-        .bind(&rows.grade)
+        .bind(&rows.last_purchase_time);
+    for class in &rows.classes {
+        query = query.bind(class);
+    }
+    let written = query
         .bind(&rows.score)
         .bind(&rows.policy_version)
         .bind(&rows.classification)
@@ -300,15 +297,16 @@ async fn write_postgres(db: &Database, rows: &Rows, history: &History) -> Result
 }
 
 /// `UPDATE customers … FROM (VALUES …)` for `n` rows; the VALUES columns are `column1`
-/// (id), `column2` (expected version), then [`COLUMNS`] in order.
+/// (id), `column2` (expected version), then [`columns`] in order.
 fn sqlite_update_sql(n: usize) -> String {
-    let width = COLUMNS.len() + 2;
+    let columns = columns();
+    let width = columns.len() + 2;
     let row = format!("({})", vec!["?"; width].join(", "));
     let values = vec![row.as_str(); n].join(", ");
-    let sets = COLUMNS
+    let sets = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{c} = v.column{}", i + 3))
+        .map(|(i, (c, _))| format!("{c} = v.column{}", i + 3))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
@@ -330,7 +328,7 @@ async fn write_sqlite(db: &Database, rows: &Rows, history: &[HistoryEntry]) -> R
     let pool = db.connection().get_sqlite_connection_pool();
     let mut txn = pool.begin().await.map_err(map_err)?;
     let mut written = HashSet::with_capacity(rows.id.len());
-    let per_statement = SQLITE_MAX_PARAMETERS / (COLUMNS.len() + 2);
+    let per_statement = SQLITE_MAX_PARAMETERS / (columns().len() + 2);
     let mut start = 0;
     while start < rows.id.len() {
         let end = (start + per_statement).min(rows.id.len());
@@ -345,13 +343,11 @@ async fn write_sqlite(db: &Database, rows: &Rows, history: &[HistoryEntry]) -> R
                 .bind(rows.window_orders[i])
                 .bind(rows.window_revenue_micros[i])
                 .bind(rows.first_purchase_time[i])
-                .bind(rows.last_purchase_time[i])
-                .bind(&rows.rank_tier[i])
-                .bind(&rows.value_tier[i])
-                .bind(&rows.lifecycle_stage[i])
-                .bind(&rows.behaviour[i])
-                .bind(&rows.size_segment[i])
-                .bind(&rows.grade[i])
+                .bind(rows.last_purchase_time[i]);
+            for class in &rows.classes {
+                query = query.bind(&class[i]);
+            }
+            query = query
                 .bind(rows.score[i])
                 .bind(rows.policy_version[i])
                 .bind(&rows.classification[i]);

@@ -26,7 +26,7 @@ use sea_orm::{
 use crate::{
     database::{Backend, Database},
     entity::{classification_history, classification_policy, customer, interaction, purchase},
-    mapping::set_classification_columns,
+    mapping::{dimension_column, set_classification_columns},
     query::{ScopeFilter, scope_filter},
     stored::{class_value, policy_from_json, policy_to_json},
 };
@@ -184,18 +184,6 @@ fn history_from_row(row: classification_history::Model) -> Result<HistoryEntry, 
 /// Window revenue is summed as `amount / REVENUE_SPLIT` and `amount % REVENUE_SPLIT` (both
 /// truncate towards zero on both databases, so `amount` = high × split + low exactly).
 const REVENUE_SPLIT: i64 = 1_000_000_000;
-
-/// The customers column a dimension's value is stored in.
-fn dimension_column(dimension: Dimension) -> customer::Column {
-    match dimension {
-        Dimension::RankTier => customer::Column::RankTier,
-        Dimension::ValueTier => customer::Column::ValueTier,
-        Dimension::LifecycleStage => customer::Column::LifecycleStage,
-        Dimension::Behaviour => customer::Column::Behaviour,
-        Dimension::SizeSegment => customer::Column::SizeSegment,
-        Dimension::Grade => customer::Column::Grade,
-    }
-}
 
 impl ClassificationRepository for SqlClassificationRepository {
     async fn active_policy(&self) -> Result<Option<PolicyVersion>, CustomerError> {

@@ -14,7 +14,7 @@ use crm_domain::{
     },
     error::CustomerError,
 };
-use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
 use crate::entity::customer;
 
@@ -136,6 +136,19 @@ pub(crate) fn grade_from_column(id: &str, grade: Option<&str>) -> Result<Option<
     named(id, "grade", grade, Grade::from_name)
 }
 
+/// The customers column a dimension's value is stored in, by name (`VIP`); NULL while the
+/// customer is not classified. The one place that maps a dimension to its column.
+pub(crate) fn dimension_column(dimension: Dimension) -> customer::Column {
+    match dimension {
+        Dimension::RankTier => customer::Column::RankTier,
+        Dimension::ValueTier => customer::Column::ValueTier,
+        Dimension::LifecycleStage => customer::Column::LifecycleStage,
+        Dimension::Behaviour => customer::Column::Behaviour,
+        Dimension::SizeSegment => customer::Column::SizeSegment,
+        Dimension::Grade => customer::Column::Grade,
+    }
+}
+
 /// Sets the aggregate and classification columns of `row` from `customer`.
 pub(crate) fn set_classification_columns(row: &mut customer::ActiveModel, customer: &Customer) {
     let a = &customer.activity;
@@ -144,13 +157,10 @@ pub(crate) fn set_classification_columns(row: &mut customer::ActiveModel, custom
     row.first_purchase_time = Set(a.first_purchase);
     row.last_purchase_time = Set(a.last_purchase);
     let c = customer.classification.as_ref();
-    let name = |d: Dimension| c.map(|c| c.value(d).name().to_owned());
-    row.rank_tier = Set(name(Dimension::RankTier));
-    row.value_tier = Set(name(Dimension::ValueTier));
-    row.lifecycle_stage = Set(name(Dimension::LifecycleStage));
-    row.behaviour = Set(name(Dimension::Behaviour));
-    row.size_segment = Set(name(Dimension::SizeSegment));
-    row.grade = Set(name(Dimension::Grade));
+    for dimension in Dimension::ALL {
+        let name = c.map(|c| c.value(dimension).name().to_owned());
+        row.set(dimension_column(dimension), name.into());
+    }
     row.score = Set(c.map(|c| i16::from(c.score)));
     row.policy_version = Set(c.map(|c| c.policy_version.get()));
     row.classification = Set(c.map(crate::stored::classification_to_json));
@@ -214,4 +224,19 @@ pub(crate) fn row_from_customer(customer: &Customer, request_id: Option<String>)
     };
     set_classification_columns(&mut row, customer);
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::IdenStatic;
+
+    use super::*;
+
+    #[test]
+    fn each_dimension_is_stored_in_the_column_of_its_field_name() {
+        // Tools that write SQL by hand (crm-loadgen's reset) name the columns by field.
+        for dimension in Dimension::ALL {
+            assert_eq!(dimension_column(dimension).as_str(), dimension.field());
+        }
+    }
 }

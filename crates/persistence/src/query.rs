@@ -25,7 +25,10 @@ use sea_orm::{
     sea_query::{CaseStatement, Condition, Expr, ExprTrait, Func, Query},
 };
 
-use crate::entity::{customer, customer_tag};
+use crate::{
+    entity::{customer, customer_tag},
+    mapping::dimension_column,
+};
 
 /// The SQL of `employee_count` as ordered and indexed: unknown counts as -1. The text matches
 /// the expression index of the migration so that the index is used.
@@ -59,12 +62,7 @@ fn column_of(field: FilterField) -> Option<customer::Column> {
         FilterField::UpdateTime => C::UpdateTime,
         FilterField::DeleteTime => C::DeleteTime,
         FilterField::Score => C::Score,
-        FilterField::RankTier => C::RankTier,
-        FilterField::ValueTier => C::ValueTier,
-        FilterField::LifecycleStage => C::LifecycleStage,
-        FilterField::Behaviour => C::Behaviour,
-        FilterField::SizeSegment => C::SizeSegment,
-        FilterField::Grade => C::Grade,
+        FilterField::Class(dimension) => dimension_column(dimension),
         FilterField::Tags | FilterField::Needs => return None,
     })
 }
@@ -230,18 +228,6 @@ pub(crate) fn scope_filter(scope: &ListScope) -> ScopeFilter {
     }
 }
 
-/// The customers column a dimension's value is stored in, by name.
-fn dimension_column(dimension: Dimension) -> customer::Column {
-    match dimension {
-        Dimension::RankTier => customer::Column::RankTier,
-        Dimension::ValueTier => customer::Column::ValueTier,
-        Dimension::LifecycleStage => customer::Column::LifecycleStage,
-        Dimension::Behaviour => customer::Column::Behaviour,
-        Dimension::SizeSegment => customer::Column::SizeSegment,
-        Dimension::Grade => customer::Column::Grade,
-    }
-}
-
 /// The sort key of a dimension, the storage code of the stored name with NULL (unclassified) as
 /// [`UNCLASSIFIED_CODE`]: `CASE WHEN grade = 'VIP' THEN 1 WHEN grade = 'KEY' THEN 2 … ELSE 32767
 /// END`, names and codes bound. No index serves it; the `(grade, id)`-style indexes serve filters.
@@ -263,12 +249,7 @@ pub(crate) fn sort_expr(field: SortField) -> Expr {
         SortField::CreateTime => col(customer::Column::CreateTime),
         SortField::UpdateTime => col(customer::Column::UpdateTime),
         SortField::EmployeeCount => Expr::cust(EMPLOYEE_COUNT_KEY),
-        SortField::RankTier => dimension_key(Dimension::RankTier),
-        SortField::ValueTier => dimension_key(Dimension::ValueTier),
-        SortField::LifecycleStage => dimension_key(Dimension::LifecycleStage),
-        SortField::Behaviour => dimension_key(Dimension::Behaviour),
-        SortField::SizeSegment => dimension_key(Dimension::SizeSegment),
-        SortField::Grade => dimension_key(Dimension::Grade),
+        SortField::Class(dimension) => dimension_key(dimension),
         SortField::Score => Expr::cust(format!("COALESCE(customers.score, {UNCLASSIFIED_SCORE})")),
     }
 }

@@ -123,9 +123,9 @@ pub(crate) fn class_value(dimension: Dimension, name: &str) -> Result<ClassValue
 pub(crate) fn classification_from_json(json: &str) -> Result<Classification, CustomerError> {
     let stored: StoredClassification = serde_json::from_str(json).map_err(|e| corrupt("classification", e))?;
     if stored.dimensions.len() != Dimension::ALL.len() {
-        return Err(corrupt("classification", "not six dimensions"));
+        return Err(corrupt("classification", "not one entry per dimension"));
     }
-    let mut dimensions = Vec::with_capacity(6);
+    let mut dimensions = Vec::with_capacity(Dimension::COUNT);
     for (dimension, d) in Dimension::ALL.into_iter().zip(stored.dimensions) {
         let override_ = match d.override_ {
             None => None,
@@ -147,9 +147,9 @@ pub(crate) fn classification_from_json(json: &str) -> Result<Classification, Cus
             since: d.since,
         });
     }
-    let dimensions: [DimensionClass; 6] = dimensions
+    let dimensions: [DimensionClass; Dimension::COUNT] = dimensions
         .try_into()
-        .map_err(|_| corrupt("classification", "not six dimensions"))?;
+        .map_err(|_| corrupt("classification", "not one entry per dimension"))?;
     Ok(Classification {
         dimensions,
         rfm: Rfm {

@@ -5,11 +5,14 @@
 use std::future::Future;
 
 use crm_api::{crm::v1 as pb, google::r#type::Money};
+use crm_domain::classification::Dimension;
+use prost::Name as _;
+use prost_reflect::{DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, Value as ReflectValue};
 use prost_types::Timestamp;
 
 use crate::{
     error::CliError,
-    output::{ListWriter, Output, OutputFormat, descriptor_pool, short_enum_name},
+    output::{ListWriter, Output, OutputFormat, descriptor_pool, short_enum_name, to_dynamic},
 };
 
 /// The number of a value of the proto enum `enum_name` (e.g. `crm.v1.Grade`) given as `text`:
@@ -37,41 +40,42 @@ pub fn enum_value(enum_name: &str, flag: &str, text: &str) -> Result<i32, CliErr
     )))
 }
 
-/// The six classification dimensions, as `--dimension` takes them, with the proto enum of
-/// their values.
-const DIMENSIONS: [(&str, &str); 6] = [
-    ("rank_tier", "crm.v1.RankTier"),
-    ("value_tier", "crm.v1.ValueTier"),
-    ("lifecycle_stage", "crm.v1.LifecycleStage"),
-    ("behaviour", "crm.v1.Behaviour"),
-    ("size_segment", "crm.v1.SizeSegment"),
-    ("grade", "crm.v1.Grade"),
-];
-
 /// A `crm.v1.Dimension` from its short name (`grade`, `value-tier`, `DIMENSION_GRADE`).
 pub fn dimension(text: &str) -> Result<pb::Dimension, CliError> {
     let number = enum_value("crm.v1.Dimension", "--dimension", text)?;
     pb::Dimension::try_from(number).map_err(|_| CliError::Invalid(format!("--dimension {text:?} is unknown")))
 }
 
+/// The domain's dimension of a proto one, by name; `None` for `DIMENSION_UNSPECIFIED`.
+fn domain_dimension(dimension: pb::Dimension) -> Option<Dimension> {
+    Dimension::from_name(short_enum_name("Dimension", dimension.as_str_name()))
+}
+
+/// The field of `ClassValue`'s `value` oneof that holds a value of `dimension`: the one named
+/// as the dimension's field (`grade`), an enum field.
+fn class_value_field(dimension: Dimension) -> Result<(FieldDescriptor, EnumDescriptor), CliError> {
+    let name = pb::ClassValue::full_name();
+    let field = descriptor_pool()?
+        .get_message_by_name(&name)
+        .and_then(|m| m.get_field_by_name(dimension.field()))
+        .ok_or_else(|| CliError::Other(format!("no descriptor for {name}.{}", dimension.field())))?;
+    match field.kind() {
+        Kind::Enum(values) => Ok((field, values)),
+        _ => Err(CliError::Other(format!("{name}.{} is not an enum", dimension.field()))),
+    }
+}
+
 /// The value `text` (e.g. `vip`) of `dimension` as a `ClassValue`.
 pub fn class_value(dimension: pb::Dimension, flag: &str, text: &str) -> Result<pb::ClassValue, CliError> {
-    use pb::class_value::Value;
-    let index = (dimension as usize)
-        .checked_sub(1)
-        .filter(|i| *i < DIMENSIONS.len())
-        .ok_or_else(|| CliError::Invalid("a dimension is required".to_owned()))?;
-    let number = enum_value(DIMENSIONS[index].1, flag, text)?;
-    let value = match dimension {
-        pb::Dimension::RankTier => Value::RankTier(number),
-        pb::Dimension::ValueTier => Value::ValueTier(number),
-        pb::Dimension::LifecycleStage => Value::LifecycleStage(number),
-        pb::Dimension::Behaviour => Value::Behaviour(number),
-        pb::Dimension::SizeSegment => Value::SizeSegment(number),
-        pb::Dimension::Grade => Value::Grade(number),
-        pb::Dimension::Unspecified => return Err(CliError::Invalid("a dimension is required".to_owned())),
-    };
-    Ok(pb::ClassValue { value: Some(value) })
+    let dimension =
+        domain_dimension(dimension).ok_or_else(|| CliError::Invalid("a dimension is required".to_owned()))?;
+    let (field, values) = class_value_field(dimension)?;
+    let number = enum_value(values.full_name(), flag, text)?;
+    let mut value = DynamicMessage::new(field.parent_message().clone());
+    value.set_field(&field, ReflectValue::EnumNumber(number));
+    value
+        .transcode_to::<pb::ClassValue>()
+        .map_err(|e| CliError::Other(format!("cannot build a class value: {e}")))
 }
 
 /// A point in time: RFC 3339 (`2027-01-31T00:00:00Z`), or relative to now with a sign, a number
@@ -288,24 +292,25 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     format!("{table}\n")
 }
 
-/// A class value for people: the value's short name, e.g. `VIP` or `HIGH`; empty when absent.
+/// A class value for people: the value's short name, e.g. `VIP` or `HIGH`; empty when absent,
+/// `?` for a number its enum does not define.
 pub fn value_text(value: Option<&pb::ClassValue>) -> String {
-    use pb::class_value::Value;
-    let Some(value) = value.and_then(|v| v.value) else {
+    let Some(value) = value.filter(|v| v.value.is_some()) else {
         return String::new();
     };
-    let (enum_name, name) = match value {
-        Value::RankTier(n) => ("RankTier", pb::RankTier::try_from(n).map(|v| v.as_str_name())),
-        Value::ValueTier(n) => ("ValueTier", pb::ValueTier::try_from(n).map(|v| v.as_str_name())),
-        Value::LifecycleStage(n) => (
-            "LifecycleStage",
-            pb::LifecycleStage::try_from(n).map(|v| v.as_str_name()),
-        ),
-        Value::Behaviour(n) => ("Behaviour", pb::Behaviour::try_from(n).map(|v| v.as_str_name())),
-        Value::SizeSegment(n) => ("SizeSegment", pb::SizeSegment::try_from(n).map(|v| v.as_str_name())),
-        Value::Grade(n) => ("Grade", pb::Grade::try_from(n).map(|v| v.as_str_name())),
+    let Ok(value) = to_dynamic(value) else {
+        return "?".to_owned();
     };
-    name.map_or_else(|_| "?".to_owned(), |name| short_enum_name(enum_name, name).to_owned())
+    value
+        .fields()
+        .find_map(|(field, v)| match (field.kind(), v) {
+            (Kind::Enum(values), ReflectValue::EnumNumber(n)) => Some(values.get_value(*n).map_or_else(
+                || "?".to_owned(),
+                |v| short_enum_name(values.name(), v.name()).to_owned(),
+            )),
+            _ => None,
+        })
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// An enum value's short name for people (`GRADE`, `RULE`), given its full name.

@@ -2,8 +2,9 @@
 //! activity that drives classification (purchases and interactions), and batch
 //! re-classification (ReclassifyCustomers, progress on stderr).
 
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{Arg, ArgGroup, ArgMatches, Args, Command, FromArgMatches, Subcommand, error::ErrorKind};
 use crm_api::crm::v1 as pb;
+use crm_domain::classification::Dimension;
 use tokio_stream::StreamExt;
 
 use super::{
@@ -16,7 +17,7 @@ use super::{
 use crate::{
     client::Clients,
     error::CliError,
-    output::{Output, OutputFormat},
+    output::{Output, OutputFormat, to_dynamic},
 };
 
 /// `crmctl classify CUSTOMER` re-classifies one customer now and shows its classification; the
@@ -37,28 +38,12 @@ pub struct ClassifyCommand {
 pub enum ClassifyAction {
     /// Pin one dimension of a customer to a value (an expert's assessment) until it expires or is
     /// cleared. Give exactly one of the value flags.
-    #[command(group(ArgGroup::new("value").required(true).multiple(false)))]
     Override {
         /// The customer (`acme` or `customers/acme`).
         customer: String,
-        /// Pin the grade: `vip`, `key`, `standard` or `potential`.
-        #[arg(long, group = "value")]
-        grade: Option<String>,
-        /// Pin the value tier: `high`, `medium` or `low`.
-        #[arg(long, group = "value")]
-        value_tier: Option<String>,
-        /// Pin the lifecycle stage, e.g. `active` or `dormant`.
-        #[arg(long, group = "value")]
-        lifecycle_stage: Option<String>,
-        /// Pin the rank tier, e.g. `executive`.
-        #[arg(long, group = "value")]
-        rank_tier: Option<String>,
-        /// Pin the behaviour, e.g. `frequent`.
-        #[arg(long, group = "value")]
-        behaviour: Option<String>,
-        /// Pin the size segment, e.g. `enterprise`.
-        #[arg(long, group = "value")]
-        size_segment: Option<String>,
+        /// The value, one flag per dimension (`--grade vip`).
+        #[command(flatten)]
+        value: OverrideValue,
         /// Why, for people and the audit (1 to 500 characters).
         #[arg(long)]
         reason: String,
@@ -70,8 +55,7 @@ pub enum ClassifyAction {
     ClearOverride {
         /// The customer (`acme` or `customers/acme`).
         customer: String,
-        /// The dimension: `grade`, `value-tier`, `lifecycle-stage`, `rank-tier`, `behaviour` or
-        /// `size-segment`.
+        /// The dimension, e.g. `grade` or `value-tier` (an unknown one lists them all).
         #[arg(long)]
         dimension: String,
     },
@@ -128,6 +112,72 @@ pub enum ClassifyAction {
     Run,
 }
 
+/// The value flags of `crmctl classify override`: one per dimension, named after its field
+/// (`--grade`, `--value-tier`), of which exactly one is given.
+#[derive(Debug, Clone)]
+pub struct OverrideValue {
+    /// The dimension whose flag was given.
+    dimension: Dimension,
+    /// The flag's value, e.g. `vip`.
+    text: String,
+}
+
+impl OverrideValue {
+    /// The flag of `dimension`: `--value-tier`.
+    fn flag(dimension: Dimension) -> String {
+        format!("--{}", dimension.field().replace('_', "-"))
+    }
+}
+
+impl FromArgMatches for OverrideValue {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Dimension::ALL
+            .into_iter()
+            .find_map(|dimension| {
+                let text = matches.get_one::<String>(dimension.field())?;
+                Some(Self {
+                    dimension,
+                    text: text.clone(),
+                })
+            })
+            .ok_or_else(|| {
+                let flags = Dimension::ALL.map(Self::flag).join(", ");
+                clap::Error::raw(ErrorKind::MissingRequiredArgument, format!("give one of {flags}\n"))
+            })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for OverrideValue {
+    fn augment_args(cmd: Command) -> Command {
+        let cmd = cmd.group(ArgGroup::new("value").required(true).multiple(false));
+        Dimension::ALL.into_iter().fold(cmd, |cmd, dimension| {
+            let mut values: Vec<String> = dimension
+                .value_names()
+                .iter()
+                .map(|v| format!("`{}`", v.to_ascii_lowercase()))
+                .collect();
+            let last = values.pop().unwrap_or_default();
+            let values = format!("{} or {last}", values.join(", "));
+            cmd.arg(
+                Arg::new(dimension.field())
+                    .long(dimension.field().replace('_', "-"))
+                    .value_name(dimension.name())
+                    .group("value")
+                    .help(format!("Pin the {}: {values}", dimension.field().replace('_', " "))),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// The columns of `classify purchases` in a table or CSV (the amount as one decimal number).
 const PURCHASE_COLUMNS: &[&str] = &["name", "order_ref", "amount", "currency", "occur_time", "recorder"];
 /// The columns of `classify interactions`.
@@ -149,34 +199,17 @@ pub async fn run(cmd: ClassifyCommand, clients: &Clients, out: &Output) -> Resul
     match action {
         ClassifyAction::Override {
             customer,
-            grade,
-            value_tier,
-            lifecycle_stage,
-            rank_tier,
-            behaviour,
-            size_segment,
+            value,
             reason,
             expire_time,
         } => {
-            let (dim, flag, text) = [
-                (pb::Dimension::Grade, "--grade", grade),
-                (pb::Dimension::ValueTier, "--value-tier", value_tier),
-                (pb::Dimension::LifecycleStage, "--lifecycle-stage", lifecycle_stage),
-                (pb::Dimension::RankTier, "--rank-tier", rank_tier),
-                (pb::Dimension::Behaviour, "--behaviour", behaviour),
-                (pb::Dimension::SizeSegment, "--size-segment", size_segment),
-            ]
-            .into_iter()
-            .find_map(|(dim, flag, text)| text.map(|t| (dim, flag, t)))
-            .ok_or_else(|| {
-                CliError::Usage(
-                    "give one of --grade, --value-tier, --lifecycle-stage, --rank-tier, --behaviour, --size-segment"
-                        .to_owned(),
-                )
-            })?;
+            let flag = OverrideValue::flag(value.dimension);
+            let dim = pb::Dimension::from_str_name(&format!("DIMENSION_{}", value.dimension.name()))
+                .ok_or_else(|| CliError::Other(format!("no proto dimension for {flag}")))?;
+            let text = value.text;
             let request = pb::OverrideClassificationRequest {
                 customer: resource_name("customers", &customer),
-                value: Some(class_value(dim, flag, &text)?),
+                value: Some(class_value(dim, &flag, &text)?),
                 reason,
                 expire_time: expire_time.map(|t| timestamp("--expire-time", &t)).transpose()?,
             };
@@ -352,14 +385,15 @@ fn classification_table(customer: &pb::Customer) -> String {
     let Some(c) = &customer.classification else {
         return format!("{} ({}) is not classified yet\n", customer.name, customer.display_name);
     };
-    let dimensions = [
-        ("rank_tier", &c.rank_tier),
-        ("value_tier", &c.value_tier),
-        ("lifecycle_stage", &c.lifecycle_stage),
-        ("behaviour", &c.behaviour),
-        ("size_segment", &c.size_segment),
-        ("grade", &c.grade),
-    ];
+    let dynamic = to_dynamic(c).ok();
+    let dimensions = Dimension::ALL.map(|dimension| {
+        let class = dynamic
+            .as_ref()
+            .filter(|c| c.has_field_by_name(dimension.field()))
+            .and_then(|c| c.get_field_by_name(dimension.field()))
+            .and_then(|v| v.as_message().and_then(|m| m.transcode_to::<pb::DimensionClass>().ok()));
+        (dimension.field(), class)
+    });
     let rows = dimensions
         .iter()
         .map(|(name, class)| match class {

@@ -21,8 +21,8 @@ pub struct HistoryArgs {
     /// The customer (`acme` or `customers/acme`), or `-` for every customer in scope.
     #[arg(default_value = "-")]
     customer: String,
-    /// Only changes of this dimension: `grade`, `value-tier`, `lifecycle-stage`, `rank-tier`,
-    /// `behaviour` or `size-segment`.
+    /// Only changes of this dimension, e.g. `grade` or `value-tier` (an unknown one lists them
+    /// all).
     #[arg(long)]
     dimension: Option<String>,
     /// Only changes to this value of `--dimension`, e.g. `--dimension grade --value vip`.

@@ -31,7 +31,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
     let clients = Clients::from_args(&cli.global)?;
     let result = match cli.command {
-        Command::Customers(cmd) => customers::run(cmd, &clients, &out).await,
+        Command::Customers(cmd) => customers::run(*cmd, &clients, &out).await,
         Command::Access(cmd) => access::run(cmd, &clients, &out).await,
         Command::Whoami => whoami::run(&clients, &out).await,
         Command::Classify(cmd) => classify::run(cmd, &clients, &out).await,

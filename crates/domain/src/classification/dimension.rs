@@ -3,43 +3,122 @@
 
 use std::fmt;
 
-coded_enum!(
-    /// A classification dimension (DESIGN.md §2.3).
-    Dimension {
-        /// The contact's rank in their organisation (职级).
-        RankTier = (1, "RANK_TIER"),
-        /// Revenue over the policy's trailing window (价值).
-        ValueTier = (2, "VALUE_TIER"),
-        /// Where the customer is in its buying life (生命周期).
-        LifecycleStage = (3, "LIFECYCLE_STAGE"),
-        /// How often the customer buys (行为).
-        Behaviour = (4, "BEHAVIOUR"),
-        /// Company size by head count (规模).
-        SizeSegment = (5, "SIZE_SEGMENT"),
-        /// The overall grade from the RFM score and bonuses (分级).
-        Grade = (6, "GRADE"),
-    }
-);
+/// Declares the dimensions, once: each one's variant (which is also the name of the enum of its
+/// values and of its [`ClassValue`] variant), storage code, `SCREAMING_SNAKE` name and field name.
+/// From that list it defines [`Dimension`] and [`ClassValue`] with every mapping between them, so
+/// adding a dimension here (and its value enum below) is all this module needs.
+macro_rules! dimensions {
+    ($($(#[$meta:meta])* $variant:ident = ($code:literal, $label:literal, $field:literal),)+) => {
+        coded_enum!(
+            /// A classification dimension (DESIGN.md §2.3).
+            Dimension {
+                $($(#[$meta])* $variant = ($code, $label),)+
+            }
+        );
+
+        impl Dimension {
+            /// The dimension's field name in filters, orderings and storage (`rank_tier`, `grade`, …).
+            pub const fn field(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $field),+
+                }
+            }
+
+            /// The names of the dimension's values, in declaration order (`VIP`, `KEY`, …).
+            pub const fn value_names(self) -> &'static [&'static str] {
+                match self {
+                    $(Self::$variant => &$variant::NAMES),+
+                }
+            }
+
+            /// The prefix of the dimension's value names in the proto (`GRADE_`).
+            pub const fn value_prefix(self) -> &'static str {
+                match self {
+                    $(Self::$variant => concat!($label, "_")),+
+                }
+            }
+        }
+
+        /// One value of one dimension.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ClassValue {
+            $(
+                #[doc = concat!("A value of `", $field, "`.")]
+                $variant($variant)
+            ),+
+        }
+
+        impl ClassValue {
+            /// The dimension this value belongs to.
+            pub const fn dimension(self) -> Dimension {
+                match self {
+                    $(Self::$variant(_) => Dimension::$variant),+
+                }
+            }
+
+            /// The value's name without the dimension (`VIP`, `DORMANT`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant(v) => v.name()),+
+                }
+            }
+
+            /// The value's storage code within its dimension.
+            pub const fn code(self) -> i16 {
+                match self {
+                    $(Self::$variant(v) => v.code()),+
+                }
+            }
+
+            /// The value of `dimension` named `name` (`VIP`), if there is one.
+            pub fn from_name(dimension: Dimension, name: &str) -> Option<Self> {
+                match dimension {
+                    $(Dimension::$variant => $variant::from_name(name).map(Self::$variant)),+
+                }
+            }
+
+            /// The value of `dimension` with storage code `code`, if there is one.
+            pub fn from_code(dimension: Dimension, code: i16) -> Option<Self> {
+                match dimension {
+                    $(Dimension::$variant => $variant::from_code(code).map(Self::$variant)),+
+                }
+            }
+
+            /// Every value of `dimension`, in declaration order.
+            pub fn all_of(dimension: Dimension) -> Vec<Self> {
+                match dimension {
+                    $(Dimension::$variant => $variant::ALL.into_iter().map(Self::$variant).collect()),+
+                }
+            }
+        }
+    };
+}
+
+dimensions! {
+    /// The contact's rank in their organisation (职级).
+    RankTier = (1, "RANK_TIER", "rank_tier"),
+    /// Revenue over the policy's trailing window (价值).
+    ValueTier = (2, "VALUE_TIER", "value_tier"),
+    /// Where the customer is in its buying life (生命周期).
+    LifecycleStage = (3, "LIFECYCLE_STAGE", "lifecycle_stage"),
+    /// How often the customer buys (行为).
+    Behaviour = (4, "BEHAVIOUR", "behaviour"),
+    /// Company size by head count (规模).
+    SizeSegment = (5, "SIZE_SEGMENT", "size_segment"),
+    /// The overall grade from the RFM score and bonuses (分级).
+    Grade = (6, "GRADE", "grade"),
+}
 
 impl Dimension {
-    /// The dimension's field name in filters, orderings and storage (`rank_tier`, `grade`, …).
-    pub const fn field(self) -> &'static str {
-        match self {
-            Self::RankTier => "rank_tier",
-            Self::ValueTier => "value_tier",
-            Self::LifecycleStage => "lifecycle_stage",
-            Self::Behaviour => "behaviour",
-            Self::SizeSegment => "size_segment",
-            Self::Grade => "grade",
-        }
-    }
+    /// How many dimensions there are.
+    pub const COUNT: usize = Self::ALL.len();
 
     /// The dimension whose [`field`](Self::field) is `field`.
     pub fn from_field(field: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.field() == field)
     }
 
-    /// The position of this dimension in [`Dimension::ALL`] (0..6).
+    /// The position of this dimension in [`Dimension::ALL`] (0..[`Dimension::COUNT`]).
     pub const fn index(self) -> usize {
         (self.code() - 1) as usize
     }
@@ -132,97 +211,6 @@ coded_enum!(
         Potential = (4, "POTENTIAL"),
     }
 );
-
-/// One value of one dimension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ClassValue {
-    /// A rank tier.
-    RankTier(RankTier),
-    /// A value tier.
-    ValueTier(ValueTier),
-    /// A lifecycle stage.
-    LifecycleStage(LifecycleStage),
-    /// A behaviour.
-    Behaviour(Behaviour),
-    /// A size segment.
-    SizeSegment(SizeSegment),
-    /// A grade.
-    Grade(Grade),
-}
-
-impl ClassValue {
-    /// The dimension this value belongs to.
-    pub const fn dimension(self) -> Dimension {
-        match self {
-            Self::RankTier(_) => Dimension::RankTier,
-            Self::ValueTier(_) => Dimension::ValueTier,
-            Self::LifecycleStage(_) => Dimension::LifecycleStage,
-            Self::Behaviour(_) => Dimension::Behaviour,
-            Self::SizeSegment(_) => Dimension::SizeSegment,
-            Self::Grade(_) => Dimension::Grade,
-        }
-    }
-
-    /// The value's name without the dimension (`VIP`, `DORMANT`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::RankTier(v) => v.name(),
-            Self::ValueTier(v) => v.name(),
-            Self::LifecycleStage(v) => v.name(),
-            Self::Behaviour(v) => v.name(),
-            Self::SizeSegment(v) => v.name(),
-            Self::Grade(v) => v.name(),
-        }
-    }
-
-    /// The value's storage code within its dimension.
-    pub const fn code(self) -> i16 {
-        match self {
-            Self::RankTier(v) => v.code(),
-            Self::ValueTier(v) => v.code(),
-            Self::LifecycleStage(v) => v.code(),
-            Self::Behaviour(v) => v.code(),
-            Self::SizeSegment(v) => v.code(),
-            Self::Grade(v) => v.code(),
-        }
-    }
-
-    /// The value of `dimension` named `name` (`VIP`), if there is one.
-    pub fn from_name(dimension: Dimension, name: &str) -> Option<Self> {
-        match dimension {
-            Dimension::RankTier => RankTier::from_name(name).map(Self::RankTier),
-            Dimension::ValueTier => ValueTier::from_name(name).map(Self::ValueTier),
-            Dimension::LifecycleStage => LifecycleStage::from_name(name).map(Self::LifecycleStage),
-            Dimension::Behaviour => Behaviour::from_name(name).map(Self::Behaviour),
-            Dimension::SizeSegment => SizeSegment::from_name(name).map(Self::SizeSegment),
-            Dimension::Grade => Grade::from_name(name).map(Self::Grade),
-        }
-    }
-
-    /// The value of `dimension` with storage code `code`, if there is one.
-    pub fn from_code(dimension: Dimension, code: i16) -> Option<Self> {
-        match dimension {
-            Dimension::RankTier => RankTier::from_code(code).map(Self::RankTier),
-            Dimension::ValueTier => ValueTier::from_code(code).map(Self::ValueTier),
-            Dimension::LifecycleStage => LifecycleStage::from_code(code).map(Self::LifecycleStage),
-            Dimension::Behaviour => Behaviour::from_code(code).map(Self::Behaviour),
-            Dimension::SizeSegment => SizeSegment::from_code(code).map(Self::SizeSegment),
-            Dimension::Grade => Grade::from_code(code).map(Self::Grade),
-        }
-    }
-
-    /// Every value of `dimension`, in declaration order.
-    pub fn all_of(dimension: Dimension) -> Vec<Self> {
-        match dimension {
-            Dimension::RankTier => RankTier::ALL.into_iter().map(Self::RankTier).collect(),
-            Dimension::ValueTier => ValueTier::ALL.into_iter().map(Self::ValueTier).collect(),
-            Dimension::LifecycleStage => LifecycleStage::ALL.into_iter().map(Self::LifecycleStage).collect(),
-            Dimension::Behaviour => Behaviour::ALL.into_iter().map(Self::Behaviour).collect(),
-            Dimension::SizeSegment => SizeSegment::ALL.into_iter().map(Self::SizeSegment).collect(),
-            Dimension::Grade => Grade::ALL.into_iter().map(Self::Grade).collect(),
-        }
-    }
-}
 
 impl fmt::Display for ClassValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

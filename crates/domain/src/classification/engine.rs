@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     activity::ActivitySummary,
-    dimension::{Behaviour, ClassValue, Grade, LifecycleStage, RankTier, SizeSegment, ValueTier},
+    dimension::{Behaviour, ClassValue, Dimension, Grade, LifecycleStage, RankTier, SizeSegment, ValueTier},
     policy::ClassificationPolicy,
     record::Rfm,
 };
@@ -55,7 +55,7 @@ pub struct RuleClass {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assessment {
     /// One class per dimension, indexed by `Dimension::index`.
-    pub classes: [RuleClass; 6],
+    pub classes: [RuleClass; Dimension::COUNT],
     /// The RFM scores.
     pub rfm: Rfm,
     /// The weighted score 0–100.

@@ -93,7 +93,7 @@ pub struct Rfm {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classification {
     /// The dimensions, indexed by [`Dimension::index`].
-    pub dimensions: [DimensionClass; 6],
+    pub dimensions: [DimensionClass; Dimension::COUNT],
     /// The RFM scores.
     pub rfm: Rfm,
     /// The weighted score 0–100 the grade is cut from.

@@ -52,54 +52,52 @@ pub enum FilterField {
     Tags,
     /// `needs` (repeated enum; `:` only).
     Needs,
-    /// `rank_tier` (enum: EXECUTIVE, MIDDLE, FRONTLINE, UNKNOWN).
-    RankTier,
-    /// `value_tier` (enum: HIGH, MEDIUM, LOW, NONE).
-    ValueTier,
-    /// `lifecycle_stage` (enum: POTENTIAL, NEW, ACTIVE, DORMANT, CHURNED).
-    LifecycleStage,
-    /// `behaviour` (enum: FREQUENT, OCCASIONAL, ONE_TIME, NONE).
-    Behaviour,
-    /// `size_segment` (enum: ENTERPRISE, MID_MARKET, SMALL, MICRO, UNKNOWN).
-    SizeSegment,
-    /// `grade` (enum: VIP, KEY, STANDARD, POTENTIAL).
-    Grade,
+    /// A classification dimension, by its [`field`](Dimension::field) name (`rank_tier`, `grade`,
+    /// …; enum: the names of its values).
+    Class(Dimension),
     /// `score` (integer, 0 to 100).
     Score,
 }
 impl FilterField {
-    /// Every field, in declaration order.
-    pub const ALL: [FilterField; 29] = [
-        FilterField::DisplayName,
-        FilterField::ContactFullName,
-        FilterField::ContactJobTitle,
-        FilterField::ContactEmail,
-        FilterField::ContactPhone,
-        FilterField::RegionSubdivision,
-        FilterField::RegionCity,
-        FilterField::RegionCountryCode,
-        FilterField::Owner,
-        FilterField::Department,
-        FilterField::Industry,
-        FilterField::Kind,
-        FilterField::ContactJobRank,
-        FilterField::ContactDecisionRole,
-        FilterField::EmployeeCount,
-        FilterField::KeyAccount,
-        FilterField::Churned,
-        FilterField::CreateTime,
-        FilterField::UpdateTime,
-        FilterField::DeleteTime,
-        FilterField::Tags,
-        FilterField::Needs,
-        FilterField::RankTier,
-        FilterField::ValueTier,
-        FilterField::LifecycleStage,
-        FilterField::Behaviour,
-        FilterField::SizeSegment,
-        FilterField::Grade,
-        FilterField::Score,
-    ];
+    /// Every field, in declaration order (the dimensions in [`Dimension::ALL`]'s order).
+    pub const ALL: [FilterField; 23 + Dimension::COUNT] = {
+        const OTHERS: [FilterField; 22] = [
+            FilterField::DisplayName,
+            FilterField::ContactFullName,
+            FilterField::ContactJobTitle,
+            FilterField::ContactEmail,
+            FilterField::ContactPhone,
+            FilterField::RegionSubdivision,
+            FilterField::RegionCity,
+            FilterField::RegionCountryCode,
+            FilterField::Owner,
+            FilterField::Department,
+            FilterField::Industry,
+            FilterField::Kind,
+            FilterField::ContactJobRank,
+            FilterField::ContactDecisionRole,
+            FilterField::EmployeeCount,
+            FilterField::KeyAccount,
+            FilterField::Churned,
+            FilterField::CreateTime,
+            FilterField::UpdateTime,
+            FilterField::DeleteTime,
+            FilterField::Tags,
+            FilterField::Needs,
+        ];
+        let mut all = [FilterField::Score; 23 + Dimension::COUNT];
+        let mut i = 0;
+        while i < OTHERS.len() {
+            all[i] = OTHERS[i];
+            i += 1;
+        }
+        let mut d = 0;
+        while d < Dimension::COUNT {
+            all[i + d] = FilterField::Class(Dimension::ALL[d]);
+            d += 1;
+        }
+        all
+    };
 
     /// The field's dotted path as written in a filter, e.g. `"contact.job_rank"`.
     pub fn path(self) -> &'static str {
@@ -126,27 +124,17 @@ impl FilterField {
             FilterField::DeleteTime => "delete_time",
             FilterField::Tags => "tags",
             FilterField::Needs => "needs",
-            FilterField::RankTier => Dimension::RankTier.field(),
-            FilterField::ValueTier => Dimension::ValueTier.field(),
-            FilterField::LifecycleStage => Dimension::LifecycleStage.field(),
-            FilterField::Behaviour => Dimension::Behaviour.field(),
-            FilterField::SizeSegment => Dimension::SizeSegment.field(),
-            FilterField::Grade => Dimension::Grade.field(),
+            FilterField::Class(dimension) => dimension.field(),
             FilterField::Score => "score",
         }
     }
 
     /// The classification dimension this field is, if it is one (`score` is not a dimension).
     pub fn dimension(self) -> Option<Dimension> {
-        Some(match self {
-            FilterField::RankTier => Dimension::RankTier,
-            FilterField::ValueTier => Dimension::ValueTier,
-            FilterField::LifecycleStage => Dimension::LifecycleStage,
-            FilterField::Behaviour => Dimension::Behaviour,
-            FilterField::SizeSegment => Dimension::SizeSegment,
-            FilterField::Grade => Dimension::Grade,
-            _ => return None,
-        })
+        match self {
+            FilterField::Class(dimension) => Some(dimension),
+            _ => None,
+        }
     }
 
     /// The field whose [`path`](Self::path) is `path`, if any.
@@ -167,20 +155,18 @@ impl FilterField {
             | FilterField::Owner
             | FilterField::Department
             | FilterField::Industry => FieldKind::String,
-            FilterField::Kind => FieldKind::Enum(&CUSTOMER_KIND),
-            FilterField::ContactJobRank => FieldKind::Enum(&JOB_RANK),
-            FilterField::ContactDecisionRole => FieldKind::Enum(&DECISION_ROLE),
+            FilterField::Kind => FieldKind::Enum(CUSTOMER_KIND),
+            FilterField::ContactJobRank => FieldKind::Enum(JOB_RANK),
+            FilterField::ContactDecisionRole => FieldKind::Enum(DECISION_ROLE),
             FilterField::EmployeeCount | FilterField::Score => FieldKind::Int,
             FilterField::KeyAccount | FilterField::Churned => FieldKind::Bool,
             FilterField::CreateTime | FilterField::UpdateTime | FilterField::DeleteTime => FieldKind::Timestamp,
             FilterField::Tags => FieldKind::RepeatedString,
-            FilterField::Needs => FieldKind::RepeatedEnum(&CUSTOMER_NEED),
-            FilterField::RankTier => FieldKind::Enum(&RANK_TIER),
-            FilterField::ValueTier => FieldKind::Enum(&VALUE_TIER),
-            FilterField::LifecycleStage => FieldKind::Enum(&LIFECYCLE_STAGE),
-            FilterField::Behaviour => FieldKind::Enum(&BEHAVIOUR),
-            FilterField::SizeSegment => FieldKind::Enum(&SIZE_SEGMENT),
-            FilterField::Grade => FieldKind::Enum(&GRADE),
+            FilterField::Needs => FieldKind::RepeatedEnum(CUSTOMER_NEED),
+            FilterField::Class(dimension) => FieldKind::Enum(EnumSpec {
+                prefix: dimension.value_prefix(),
+                names: dimension.value_names(),
+            }),
         }
     }
 }
@@ -195,12 +181,12 @@ impl fmt::Display for FilterField {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum FieldKind {
     String,
-    Enum(&'static EnumSpec),
+    Enum(EnumSpec),
     Int,
     Bool,
     Timestamp,
     RepeatedString,
-    RepeatedEnum(&'static EnumSpec),
+    RepeatedEnum(EnumSpec),
 }
 
 impl FieldKind {
@@ -227,7 +213,7 @@ impl FieldKind {
 }
 
 /// The allowed names of an enum field and the prefix of their proto names.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct EnumSpec {
     pub(super) prefix: &'static str,
     pub(super) names: &'static [&'static str],
@@ -256,40 +242,6 @@ const CUSTOMER_NEED: EnumSpec = EnumSpec {
         "QUALITY_FOCUSED",
         "SERVICE_FOCUSED",
     ],
-};
-
-// The classification enums: the names of `classification::dimension`'s values in declaration
-// order, and the prefixes of `proto/crm/v1/classification.proto`. A test checks them against the
-// domain enums.
-
-const RANK_TIER: EnumSpec = EnumSpec {
-    prefix: "RANK_TIER_",
-    names: &["EXECUTIVE", "MIDDLE", "FRONTLINE", "UNKNOWN"],
-};
-
-const VALUE_TIER: EnumSpec = EnumSpec {
-    prefix: "VALUE_TIER_",
-    names: &["HIGH", "MEDIUM", "LOW", "NONE"],
-};
-
-const LIFECYCLE_STAGE: EnumSpec = EnumSpec {
-    prefix: "LIFECYCLE_STAGE_",
-    names: &["POTENTIAL", "NEW", "ACTIVE", "DORMANT", "CHURNED"],
-};
-
-const BEHAVIOUR: EnumSpec = EnumSpec {
-    prefix: "BEHAVIOUR_",
-    names: &["FREQUENT", "OCCASIONAL", "ONE_TIME", "NONE"],
-};
-
-const SIZE_SEGMENT: EnumSpec = EnumSpec {
-    prefix: "SIZE_SEGMENT_",
-    names: &["ENTERPRISE", "MID_MARKET", "SMALL", "MICRO", "UNKNOWN"],
-};
-
-const GRADE: EnumSpec = EnumSpec {
-    prefix: "GRADE_",
-    names: &["VIP", "KEY", "STANDARD", "POTENTIAL"],
 };
 
 pub(super) fn known_fields() -> String {

@@ -63,12 +63,7 @@
 //! | `create_time`, `update_time`, `delete_time` | RFC 3339 timestamp, e.g. `2026-01-01T00:00:00Z` | `=`, `!=`, `<`, `<=`, `>`, `>=` |
 //! | `tags` | repeated string | `:` ("has": `tags:vip`) |
 //! | `needs` | repeated enum: `PRICE_SENSITIVE`, `FUNCTION_FOCUSED`, `QUALITY_FOCUSED`, `SERVICE_FOCUSED` (prefix `CUSTOMER_NEED_`) | `:` |
-//! | `rank_tier` | enum: `EXECUTIVE`, `MIDDLE`, `FRONTLINE`, `UNKNOWN` (prefix `RANK_TIER_`) | `=`, `!=` |
-//! | `value_tier` | enum: `HIGH`, `MEDIUM`, `LOW`, `NONE` (prefix `VALUE_TIER_`) | `=`, `!=` |
-//! | `lifecycle_stage` | enum: `POTENTIAL`, `NEW`, `ACTIVE`, `DORMANT`, `CHURNED` (prefix `LIFECYCLE_STAGE_`) | `=`, `!=` |
-//! | `behaviour` | enum: `FREQUENT`, `OCCASIONAL`, `ONE_TIME`, `NONE` (prefix `BEHAVIOUR_`) | `=`, `!=` |
-//! | `size_segment` | enum: `ENTERPRISE`, `MID_MARKET`, `SMALL`, `MICRO`, `UNKNOWN` (prefix `SIZE_SEGMENT_`) | `=`, `!=` |
-//! | `grade` | enum: `VIP`, `KEY`, `STANDARD`, `POTENTIAL` (prefix `GRADE_`) | `=`, `!=` |
+//! | each classification dimension, by its field name (`Dimension::field`: `rank_tier` … `grade`) | enum: the names of the dimension's values (`classification::dimension`; `grade`: `VIP`, `KEY`, `STANDARD`, `POTENTIAL`), proto prefix the dimension's name (`GRADE_`) | `=`, `!=` |
 //! | `score` | integer (`i64`; scores are 0 to 100) | `=`, `!=`, `<`, `<=`, `>`, `>=` |
 //!
 //! Enum values are written as the bare name (`ORGANIZATION`) or the proto name

@@ -635,7 +635,7 @@ fn wildcard_error(raw: &RawValue, comparator: Comparator) -> FilterError {
 }
 
 /// The canonical name of the enum value `raw`, written bare or with the proto prefix.
-fn enum_value(spec: &'static EnumSpec, field: FilterField, raw: &RawValue) -> Result<&'static str, FilterError> {
+fn enum_value(spec: EnumSpec, field: FilterField, raw: &RawValue) -> Result<&'static str, FilterError> {
     let name = raw.text.strip_prefix(spec.prefix).unwrap_or(&raw.text);
     spec.names
         .iter()

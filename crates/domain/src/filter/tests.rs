@@ -602,20 +602,50 @@ fn the_vip_accounts_going_quiet() {
     assert_eq!(
         filter,
         Filter::And(vec![
-            cmp(FilterField::Grade, CompareOp::Eq, FilterValue::Enum("VIP")),
-            cmp(FilterField::LifecycleStage, CompareOp::Eq, FilterValue::Enum("DORMANT")),
+            cmp(
+                FilterField::Class(Dimension::Grade),
+                CompareOp::Eq,
+                FilterValue::Enum("VIP")
+            ),
+            cmp(
+                FilterField::Class(Dimension::LifecycleStage),
+                CompareOp::Eq,
+                FilterValue::Enum("DORMANT")
+            ),
         ])
     );
-    assert_eq!(filter.fields(), vec![FilterField::Grade, FilterField::LifecycleStage]);
+    assert_eq!(
+        filter.fields(),
+        vec![
+            FilterField::Class(Dimension::Grade),
+            FilterField::Class(Dimension::LifecycleStage)
+        ]
+    );
     assert_eq!(
         parse("value_tier = HIGH behaviour != ONE_TIME OR size_segment = SIZE_SEGMENT_MID_MARKET -rank_tier = UNKNOWN"),
         Filter::And(vec![
-            cmp(FilterField::ValueTier, CompareOp::Eq, FilterValue::Enum("HIGH")),
+            cmp(
+                FilterField::Class(Dimension::ValueTier),
+                CompareOp::Eq,
+                FilterValue::Enum("HIGH")
+            ),
             Filter::Or(vec![
-                cmp(FilterField::Behaviour, CompareOp::Ne, FilterValue::Enum("ONE_TIME")),
-                cmp(FilterField::SizeSegment, CompareOp::Eq, FilterValue::Enum("MID_MARKET")),
+                cmp(
+                    FilterField::Class(Dimension::Behaviour),
+                    CompareOp::Ne,
+                    FilterValue::Enum("ONE_TIME")
+                ),
+                cmp(
+                    FilterField::Class(Dimension::SizeSegment),
+                    CompareOp::Eq,
+                    FilterValue::Enum("MID_MARKET")
+                ),
             ]),
-            not(cmp(FilterField::RankTier, CompareOp::Eq, FilterValue::Enum("UNKNOWN"))),
+            not(cmp(
+                FilterField::Class(Dimension::RankTier),
+                CompareOp::Eq,
+                FilterValue::Enum("UNKNOWN")
+            )),
         ])
     );
 }
@@ -637,7 +667,11 @@ fn score_takes_every_comparator_and_integers() {
     assert_eq!(
         parse("grade = KEY AND score >= 75"),
         Filter::And(vec![
-            cmp(FilterField::Grade, CompareOp::Eq, FilterValue::Enum("KEY")),
+            cmp(
+                FilterField::Class(Dimension::Grade),
+                CompareOp::Eq,
+                FilterValue::Enum("KEY")
+            ),
             cmp(FilterField::Score, CompareOp::Ge, FilterValue::Int(75)),
         ])
     );

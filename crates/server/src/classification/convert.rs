@@ -1158,7 +1158,8 @@ mod tests {
         assert_eq!(dimension_from_proto(&mut v, "dimension", 0, false), None);
         assert!(v.is_empty());
         assert_eq!(dimension_from_proto(&mut v, "dimension", 0, true), None);
-        assert_eq!(dimension_from_proto(&mut v, "dimension", 7, false), None);
+        let undefined = i32::try_from(Dimension::COUNT).unwrap() + 1;
+        assert_eq!(dimension_from_proto(&mut v, "dimension", undefined, false), None);
         assert_eq!(fields(&v), ["dimension", "dimension"]);
 
         let mut v = Violations::new();
@@ -1320,12 +1321,19 @@ mod tests {
         preview.changed = 3;
         let proto = preview_to_proto(&preview, 0);
         let order: Vec<i32> = proto.dimensions.iter().map(|d| d.dimension).collect();
-        assert_eq!(order, [1, 2, 3, 4, 5, 6]);
-        let grade = &proto.dimensions[5].transitions;
+        let numbers = 1..=i32::try_from(Dimension::COUNT).unwrap();
+        assert_eq!(order, numbers.collect::<Vec<_>>());
+        let grade = &proto.dimensions[Dimension::Grade.index()].transitions;
         assert_eq!(grade.len(), 2);
         assert_eq!(grade[0].from_value, None);
         assert_eq!(grade[1].count, 2);
-        assert!(proto.dimensions[..5].iter().all(|d| d.transitions.is_empty()));
+        assert!(
+            proto
+                .dimensions
+                .iter()
+                .filter(|d| d.dimension != dimension_to_proto(Dimension::Grade))
+                .all(|d| d.transitions.is_empty())
+        );
         assert_eq!((proto.customers_evaluated, proto.customers_changed), (5, 3));
     }
 }

@@ -246,7 +246,7 @@ proptest! {
         // The stored record can always be built from it, and validation never panics either.
         let (c, changes) =
             Classification::reconcile(None, a, &policy, PolicyVersionId::new(1), HistorySource::Rule, at);
-        prop_assert_eq!(changes.len(), 6);
+        prop_assert_eq!(changes.len(), Dimension::COUNT);
         prop_assert_eq!(c.classify_time, at);
         let _ = policy.violations();
     }

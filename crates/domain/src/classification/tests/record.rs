@@ -51,7 +51,7 @@ const STANDARD: ClassValue = ClassValue::Grade(Grade::Standard);
 fn the_first_classification_changes_all_six_from_nothing() {
     let assessment = assess(&active(), now());
     let (c, changes) = Classification::reconcile(None, assessment.clone(), &policy(), v1(), HistorySource::Rule, now());
-    assert_eq!(changes.len(), 6);
+    assert_eq!(changes.len(), Dimension::COUNT);
     for (dimension, change) in Dimension::ALL.into_iter().zip(&changes) {
         assert_eq!(change.dimension, dimension);
         assert_eq!(change.from, None);
