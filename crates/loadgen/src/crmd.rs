@@ -39,6 +39,9 @@ pub struct CrmdConfig {
     pub extra_args: Vec<String>,
     /// How many HTTP/2 connections the load is spread over.
     pub connections: usize,
+    /// The admin's key when the database has one already (a second crmd on the same database,
+    /// which writes no key file); `None` reads the key file the first start writes.
+    pub admin_key: Option<String>,
 }
 
 /// A running crmd; dropping it kills the process.
@@ -132,10 +135,13 @@ impl CrmdProcess {
             tokio::time::sleep(LOG_POLL).await;
         };
         // The key file is written before the listener serves, so it is there now.
-        let admin_key = std::fs::read_to_string(&key_path)
-            .with_context(|| format!("reading the admin key file {}", key_path.display()))?
-            .trim()
-            .to_owned();
+        let admin_key = match &config.admin_key {
+            Some(key) => key.clone(),
+            None => std::fs::read_to_string(&key_path)
+                .with_context(|| format!("reading the admin key file {}", key_path.display()))?
+                .trim()
+                .to_owned(),
+        };
         let mut channels = Vec::new();
         for _ in 0..config.connections.max(1) {
             channels.push(connect(addr).await?);
@@ -180,6 +186,31 @@ impl CrmdProcess {
     pub fn cpu_time(&self) -> Option<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
         cpu_from_stat(&stat)
+    }
+
+    /// Waits (up to `patience`) until crmd's log has a line containing `text`.
+    ///
+    /// # Errors
+    /// When it does not appear in time; the error carries the end of the log.
+    pub async fn wait_for_log(&self, text: &str, patience: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + patience;
+        while !std::fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .contains(text)
+        {
+            if Instant::now() > deadline {
+                bail!("crmd did not log {text:?} within {patience:?}:\n{}", self.log_tail());
+            }
+            tokio::time::sleep(LOG_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Whether crmd's log has a line containing `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        std::fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .contains(text)
     }
 
     /// The last lines of crmd's log.

@@ -91,6 +91,14 @@ impl ScratchDatabase {
         }
     }
 
+    /// The database's name on its server (PostgreSQL), for the same database on a standby.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Postgres { name, .. } => Some(name),
+            Self::Sqlite { .. } => None,
+        }
+    }
+
     /// Which backend it is.
     pub fn backend(&self) -> Backend {
         match self {

@@ -60,6 +60,12 @@ pub struct Options {
     /// (repeatable).
     #[arg(long = "crmd-arg", allow_hyphen_values = true)]
     pub crmd_args: Vec<String>,
+    /// A hot standby (streaming replication) of the --postgres-url server: GetCustomer is also
+    /// measured on a second crmd of each binary, on the same scratch database, that reads from it
+    /// (`--read-database-url`, with the scratch database's name), against the primary alone in the
+    /// same run (the `get-read-replica` row).
+    #[arg(long)]
+    pub read_database_url: Option<String>,
     /// Run only these measures (comma-separated, e.g. `--only get,check`), to profile one RPC;
     /// the rows of the others stay empty. `get-half-load` is the open loop at half of `get`'s
     /// rate; the batch rows (`get-before-batch`, `get-during-batch`) follow

@@ -196,6 +196,21 @@ pub fn headline(report: &Report, side: &SideReport) -> Vec<Row> {
         ));
     }
 
+    if let Some(replica) = find(Measure::GetReadReplica) {
+        let primary = find(Measure::Get);
+        let ratio = primary.map(|p| replica.summary.rate / p.summary.rate.max(f64::MIN_POSITIVE));
+        rows.push(Row {
+            measure: "GetCustomer req/s, primary + 1 read replica".to_owned(),
+            crmd: rate_text(replica),
+            baseline: primary.map_or_else(String::new, |p| format!("primary alone {}", rate_text(p))),
+            ratio,
+            ratio_text: ratio.map_or_else(String::new, |r| format!("{r:.2}")),
+            // Shown, not judged: on one machine the standby shares the cores it would add.
+            target: "shown",
+            met: None,
+        });
+    }
+
     let list_sqlite = side.find(Measure::List, Backend::Sqlite);
     let list_pg = side.find(Measure::List, Backend::Postgres);
     rows.push(Row {

@@ -14,9 +14,12 @@
 //!
 //! With `--sqlite-only` everything of 1, 3 and 4 runs on SQLite and pgbench is skipped.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use chrono::Utc;
 use crm_domain::classification::ClassificationPolicy;
 use serde::Serialize;
@@ -215,6 +218,7 @@ impl Env {
             database_url: database.url().to_owned(),
             extra_args: options.crmd_args.clone(),
             connections: options.connections,
+            admin_key: None,
         })
         .await
         .with_context(|| format!("starting {} on {}", binary.display(), backend.title()))?;
@@ -260,7 +264,11 @@ impl Env {
             Measure::Health => (0..concurrency)
                 .map(|w| Worker::Health(HealthClient::new(channel(w).clone())))
                 .collect(),
-            Measure::Get | Measure::GetHalfLoad | Measure::GetBeforeBatch | Measure::GetDuringBatch => (0..concurrency)
+            Measure::Get
+            | Measure::GetHalfLoad
+            | Measure::GetBeforeBatch
+            | Measure::GetDuringBatch
+            | Measure::GetReadReplica => (0..concurrency)
                 .map(|w| Worker::Get {
                     client: client::customers(channel(w), &self.admin),
                     names: Arc::clone(&self.names),
@@ -309,6 +317,62 @@ impl Env {
                 })
                 .collect(),
         }
+    }
+
+    /// GetCustomer in a closed loop on a second crmd on this database that reads from the standby
+    /// at `standby_url` (the same database on the standby), started for it and stopped after.
+    async fn get_on_read_replica(
+        &self,
+        label: &str,
+        binary: &std::path::Path,
+        standby_url: &str,
+        options: &Options,
+    ) -> anyhow::Result<Measurement> {
+        let name = self
+            .database
+            .name()
+            .context("read replicas need the PostgreSQL database")?;
+        let mut extra_args = options.crmd_args.clone();
+        extra_args.push("--read-database-url".to_owned());
+        extra_args.push(crate::database::with_database(standby_url, name));
+        let replica = CrmdProcess::start(&CrmdConfig {
+            binary: binary.to_owned(),
+            database_url: self.database.url().to_owned(),
+            extra_args,
+            connections: options.connections,
+            admin_key: Some(self.crmd.admin_key.clone()),
+        })
+        .await
+        .with_context(|| format!("starting {} with a read replica", binary.display()))?;
+        // Measured only once the standby serves: else the row would measure the primary.
+        replica
+            .wait_for_log("read database caught up: serving reads", Duration::from_secs(30))
+            .await?;
+        let channels = &replica.channels;
+        let workers = (0..options.concurrency)
+            .map(|w| Worker::Get {
+                client: client::customers(&channels[w % channels.len()], &self.admin),
+                names: Arc::clone(&self.names),
+                rng: Rng::new(0xC0FFEE ^ ((w as u64) << 16)),
+            })
+            .collect::<Vec<_>>();
+        let concurrency = workers.len();
+        let measured = workload::closed_loop(workers, options.warmup(), options.duration, &replica).await;
+        if replica.logged("read database behind or unreachable") {
+            bail!(
+                "the read database stopped serving during the measure:\n{}",
+                replica.log_tail()
+            );
+        }
+        let measurement = Measurement::new(
+            Measure::GetReadReplica,
+            self.backend,
+            Mode::Closed { concurrency },
+            &measured,
+        );
+        progress(label, &measurement);
+        replica.stop().await?;
+        Ok(measurement)
     }
 
     /// Runs `measure` in a closed loop.
@@ -437,6 +501,18 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             side.measurements.push(m);
         }
     }
+    if let Some(standby) = &options.read_database_url
+        && options.runs(Measure::GetReadReplica)
+        && primary_backend == Backend::Postgres
+    {
+        for side in &mut sides {
+            let m = side
+                .primary
+                .get_on_read_replica(&side.label, &side.binary, standby, options)
+                .await?;
+            side.measurements.push(m);
+        }
+    }
     if options.runs(Measure::GetHalfLoad) {
         for side in &mut sides {
             let rate = half_get_rate(&side.measurements);
@@ -560,7 +636,7 @@ async fn run_pgbench(env: &Env, options: &Options) -> anyhow::Result<PgbenchFigu
     );
     let mut runs = runs.into_iter();
     let (Some(select), Some(insert), Some(update)) = (runs.next(), runs.next(), runs.next()) else {
-        anyhow::bail!("pgbench: three runs expected");
+        bail!("pgbench: three runs expected");
     };
     Ok(PgbenchFigures {
         rows: bench.rows(),
@@ -589,6 +665,7 @@ async fn reclassify_side(
         database_url: database.url().to_owned(),
         extra_args: options.crmd_args.clone(),
         connections: options.connections,
+        admin_key: None,
     })
     .await
     .with_context(|| format!("starting {} for re-classification", binary.display()))?;
@@ -637,7 +714,7 @@ async fn reclassify_side(
     });
     let during = workload::open_loop(
         rate,
-        std::time::Duration::ZERO,
+        Duration::ZERO,
         async {
             let _ = done_rx.await;
         },

@@ -66,6 +66,8 @@ pub enum Measure {
     GetBeforeBatch,
     /// The same while a ReclassifyCustomers run writes every customer.
     GetDuringBatch,
+    /// GetCustomer on a crmd that reads from a hot standby (`--read-database-url`).
+    GetReadReplica,
 }
 
 impl Measure {
@@ -82,6 +84,7 @@ impl Measure {
             Self::GetHalfLoad => "GetCustomer at half load",
             Self::GetBeforeBatch => "GetCustomer at half load, idle",
             Self::GetDuringBatch => "GetCustomer at half load, during a batch",
+            Self::GetReadReplica => "GetCustomer, primary + 1 read replica",
         }
     }
 }
