@@ -336,6 +336,7 @@ pub async fn run_with(
         customer_repository,
         audit.clone(),
         page_tokens.clone(),
+        Arc::clone(&settings.clock),
     ))
     .max_decoding_message_size(settings.max_message_bytes)
     .max_encoding_message_size(settings.max_message_bytes);

@@ -1,5 +1,5 @@
-//! Domain errors as gRPC statuses, in one exhaustive `match`: every [`CustomerError`] case has
-//! exactly one code, and the details a caller can act on (`BadRequest` field violations,
+//! Domain errors as gRPC statuses, in one exhaustive `match` per error type: every
+//! [`CustomerError`] and every [`AccessError`] case has exactly one code, and the details a caller can act on (`BadRequest` field violations,
 //! `ErrorInfo` with a stable reason). Unexpected errors are logged here and reach the caller as
 //! a bare INTERNAL; an unavailable storage is logged and reaches the caller as UNAVAILABLE with
 //! a `RetryInfo` (retry after a delay).
@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 
 use crm_api::crm::v1::ErrorReason;
 use crm_domain::{
-    access::{AccessStoreError, Denial},
+    access::{AccessError, Denial, api_key_name, binding_name},
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},
 };
@@ -82,36 +82,6 @@ pub(crate) fn storage_unavailable(cause: &dyn std::fmt::Display) -> Status {
         "the service cannot reach its storage right now; nothing was changed, retry after the delay in RetryInfo",
         STORAGE_RETRY_DELAY,
     )
-}
-
-/// The status of an access store error that only a failure of the store can cause: UNAVAILABLE
-/// when the store is unavailable, INTERNAL otherwise.
-pub(crate) fn store_failure(error: &AccessStoreError) -> Status {
-    match error {
-        AccessStoreError::Unavailable(cause) => storage_unavailable(cause),
-        other => internal(other),
-    }
-}
-
-/// The status of an access store error: NOT_FOUND / ALREADY_EXISTS with `reason` and the
-/// resource under `key` in the metadata, INTERNAL otherwise.
-pub(crate) fn store_status(error: AccessStoreError, key: &str, not_found: ErrorReason, exists: ErrorReason) -> Status {
-    match error {
-        AccessStoreError::NotFound(name) => with_info(
-            Code::NotFound,
-            not_found,
-            &[(key, &name)],
-            format!("{name} does not exist"),
-        ),
-        AccessStoreError::AlreadyExists(name) => with_info(
-            Code::AlreadyExists,
-            exists,
-            &[(key, &name)],
-            format!("{name} already exists"),
-        ),
-        AccessStoreError::Unavailable(cause) => storage_unavailable(&cause),
-        AccessStoreError::Unexpected(cause) => internal(&cause),
-    }
 }
 
 /// The most bytes of field violations (paths plus descriptions) one error carries.
@@ -270,5 +240,62 @@ pub(crate) fn to_status(error: CustomerError) -> Status {
         ),
         CustomerError::Unavailable(cause) => storage_unavailable(&cause),
         CustomerError::Unexpected(cause) => internal(&cause),
+    }
+}
+
+/// NOT_FOUND with `reason`, naming `name` under `key` in the metadata.
+fn access_not_found(reason: ErrorReason, key: &str, name: &str) -> Status {
+    with_info(Code::NotFound, reason, &[(key, name)], format!("{name} does not exist"))
+}
+
+/// ALREADY_EXISTS with `reason`, naming `name` under `key` in the metadata.
+fn access_exists(reason: ErrorReason, key: &str, name: &str) -> Status {
+    with_info(
+        Code::AlreadyExists,
+        reason,
+        &[(key, name)],
+        format!("{name} already exists"),
+    )
+}
+
+/// The status a caller of `crm.v1.AccessService` receives for `error`.
+pub(crate) fn access_status(error: AccessError) -> Status {
+    match error {
+        AccessError::PermissionDenied(denial) => denied(&denial),
+        AccessError::PrincipalNotFound(name) => {
+            access_not_found(ErrorReason::PrincipalNotFound, "principal", name.as_str())
+        }
+        AccessError::PrincipalAlreadyExists(name) => {
+            access_exists(ErrorReason::PrincipalAlreadyExists, "principal", name.as_str())
+        }
+        AccessError::RoleNotFound(name) => access_not_found(ErrorReason::RoleNotFound, "role", name.as_str()),
+        AccessError::RoleAlreadyExists(name) => access_exists(ErrorReason::RoleAlreadyExists, "role", name.as_str()),
+        AccessError::RoleBindingNotFound(id) => {
+            access_not_found(ErrorReason::RoleBindingNotFound, "role_binding", &binding_name(id))
+        }
+        AccessError::ApiKeyNotFound(principal, id) => {
+            access_not_found(ErrorReason::ApiKeyNotFound, "api_key", &api_key_name(&principal, id))
+        }
+        AccessError::SelfLockout { principal, action } => with_info(
+            Code::FailedPrecondition,
+            ErrorReason::SelfLockout,
+            &[("principal", principal.as_str())],
+            format!(
+                "{principal} cannot {} itself: it would lock itself out; another principal holding access.manage \
+                 must do it",
+                action.verb()
+            ),
+        ),
+        AccessError::RoleBuiltIn { role, edit } => with_info(
+            Code::FailedPrecondition,
+            ErrorReason::RoleBuiltIn,
+            &[("role", role.as_str())],
+            format!(
+                "{role} is built in and cannot be {}; create a custom role instead",
+                edit.participle()
+            ),
+        ),
+        AccessError::Unavailable(cause) => storage_unavailable(&cause),
+        AccessError::Unexpected(cause) => internal(&cause),
     }
 }

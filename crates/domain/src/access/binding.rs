@@ -211,6 +211,14 @@ impl fmt::Display for GradeSet {
     }
 }
 
+/// The collection prefix of role binding names.
+pub const ROLE_BINDINGS: &str = "roleBindings/";
+
+/// The resource name of a role binding, `roleBindings/{uuid}`.
+pub fn binding_name(id: BindingId) -> String {
+    format!("{ROLE_BINDINGS}{id}")
+}
+
 /// A grant: `principal` holds `role` for the customers in `scope` whose grade is in `grades` (if
 /// limited), until `expire_time` if set.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,6 +57,19 @@ impl AsRef<str> for ApiKeyPrefix {
     }
 }
 
+/// The collection segment of API key names under their principal.
+pub const API_KEYS: &str = "/apiKeys/";
+
+/// The resource name of an API key, `principals/{id}/apiKeys/{uuid}`.
+pub fn api_key_name(principal: &PrincipalName, id: ApiKeyId) -> String {
+    format!("{principal}{API_KEYS}{id}")
+}
+
+/// The collection of a principal's API keys, `principals/{id}/apiKeys`.
+pub fn api_keys_of(principal: &PrincipalName) -> String {
+    format!("{principal}{}", API_KEYS.trim_end_matches('/'))
+}
+
 /// An API key as stored: who it authenticates, the hash of its secret, and its lifetime.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {

@@ -86,6 +86,31 @@ pub struct Principal {
     pub disabled: bool,
 }
 
+/// One change UpdatePrincipal may make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalChange {
+    /// A new display name.
+    DisplayName(PrincipalDisplayName),
+    /// A new department, or none.
+    Department(Option<Department>),
+    /// A new staff level, or not known.
+    StaffLevel(Option<StaffLevel>),
+    /// Disable or enable.
+    Disabled(bool),
+}
+
+impl PrincipalChange {
+    /// Applies the change to `principal`.
+    pub fn apply(&self, principal: &mut Principal) {
+        match self {
+            Self::DisplayName(name) => principal.display_name = name.clone(),
+            Self::Department(department) => principal.department = department.clone(),
+            Self::StaffLevel(level) => principal.staff_level = *level,
+            Self::Disabled(disabled) => principal.disabled = *disabled,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -202,6 +202,25 @@ pub struct Role {
     pub built_in: bool,
 }
 
+/// One change UpdateRole may make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    /// A new title.
+    Title(RoleTitle),
+    /// A new permission set, replacing the old one.
+    Permissions(PermissionSet),
+}
+
+impl RoleChange {
+    /// Applies the change to `role`.
+    pub fn apply(&self, role: &mut Role) {
+        match self {
+            Self::Title(title) => role.title = title.clone(),
+            Self::Permissions(permissions) => role.permissions = *permissions,
+        }
+    }
+}
+
 /// The roles every installation has, defined in code. Their permissions are tabled on
 /// [`built_in_roles`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

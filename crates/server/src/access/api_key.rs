@@ -84,6 +84,12 @@ impl std::fmt::Debug for NewApiKey {
     }
 }
 
+impl AsRef<ApiKeyRecord> for NewApiKey {
+    fn as_ref(&self) -> &ApiKeyRecord {
+        &self.record
+    }
+}
+
 /// Makes a new random key for `principal`.
 pub(crate) fn generate(
     principal: PrincipalName,

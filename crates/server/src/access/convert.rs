@@ -18,6 +18,9 @@ use crm_domain::{
     error::Violations,
 };
 
+use crm_domain::access::{API_KEYS, ROLE_BINDINGS};
+pub(crate) use crm_domain::access::{PrincipalChange, RoleChange, api_key_name, api_keys_of, binding_name};
+
 use crate::{
     customers::convert::timestamp,
     transport::principal_limits::{EffectiveLimits, LimitSource},
@@ -27,19 +30,8 @@ use crate::{
 // Resource names
 // ---------------------------------------------------------------------------------------------
 
-/// The collection prefix of role binding names.
-pub(crate) const ROLE_BINDINGS: &str = "roleBindings/";
-
-/// The collection segment of API key names under their principal.
-const API_KEYS: &str = "/apiKeys/";
-
 /// The collection prefix of audit event names.
 const AUDIT_EVENTS: &str = "auditEvents/";
-
-/// The resource name of a role binding, `roleBindings/{uuid}`.
-pub(crate) fn binding_name(id: BindingId) -> String {
-    format!("{ROLE_BINDINGS}{id}")
-}
 
 /// Parses a role binding name `roleBindings/{uuid}`.
 ///
@@ -51,14 +43,13 @@ pub(crate) fn parse_binding_name(raw: &str) -> Result<BindingId, InvalidValue> {
         .ok_or_else(|| InvalidValue("must be a role binding resource name `roleBindings/{uuid}`".to_owned()))
 }
 
-/// The resource name of an API key, `principals/{id}/apiKeys/{uuid}`.
-pub(crate) fn api_key_name(principal: &PrincipalName, id: ApiKeyId) -> String {
-    format!("{principal}{API_KEYS}{id}")
-}
-
-/// The collection of a principal's API keys, `principals/{id}/apiKeys`.
-pub(crate) fn api_keys_of(principal: &PrincipalName) -> String {
-    format!("{principal}{}", API_KEYS.trim_end_matches('/'))
+/// Parses a required role binding name (`roleBindings/{uuid}`) at `path`.
+pub(crate) fn binding_id(v: &mut Violations, path: &str, raw: &str) -> Option<BindingId> {
+    if raw.is_empty() {
+        v.add(path, "is required: a role binding resource name `roleBindings/{uuid}`");
+        return None;
+    }
+    v.check(path, parse_binding_name(raw))
 }
 
 /// Parses an API key name `principals/{id}/apiKeys/{uuid}` into its principal and key id.
@@ -71,6 +62,19 @@ pub(crate) fn parse_api_key_name(raw: &str) -> Result<(PrincipalName, ApiKeyId),
     let principal = PrincipalName::parse(principal).map_err(|_| invalid())?;
     let id = ApiKeyId::parse(id).map_err(|_| invalid())?;
     Ok((principal, id))
+}
+
+/// Parses a required API key name (`principals/{id}/apiKeys/{uuid}`) at `path` into its
+/// principal and key id.
+pub(crate) fn api_key_id(v: &mut Violations, path: &str, raw: &str) -> Option<(PrincipalName, ApiKeyId)> {
+    if raw.is_empty() {
+        v.add(
+            path,
+            "is required: an API key resource name `principals/{id}/apiKeys/{uuid}`",
+        );
+        return None;
+    }
+    v.check(path, parse_api_key_name(raw))
 }
 
 /// The resource name of an audit event, `auditEvents/{uuid}`.
@@ -361,31 +365,6 @@ pub(crate) fn new_principal(v: &mut Violations, principal_id: &str, raw: Option<
     })
 }
 
-/// One change UpdatePrincipal may make.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PrincipalChange {
-    /// A new display name.
-    DisplayName(PrincipalDisplayName),
-    /// A new department, or none.
-    Department(Option<Department>),
-    /// A new staff level, or not known.
-    StaffLevel(Option<StaffLevel>),
-    /// Disable or enable.
-    Disabled(bool),
-}
-
-impl PrincipalChange {
-    /// Applies the change to `principal`.
-    pub(crate) fn apply(&self, principal: &mut Principal) {
-        match self {
-            Self::DisplayName(name) => principal.display_name = name.clone(),
-            Self::Department(department) => principal.department = department.clone(),
-            Self::StaffLevel(level) => principal.staff_level = *level,
-            Self::Disabled(disabled) => principal.disabled = *disabled,
-        }
-    }
-}
-
 /// The paths of `Principal` UpdatePrincipal may change, in the order they are applied.
 const PRINCIPAL_PATHS: &[&str] = &["display_name", "department", "staff_level", "disabled"];
 
@@ -533,25 +512,6 @@ pub(crate) fn new_role(v: &mut Violations, role_id: &str, raw: Option<&pb::Role>
         permissions,
         built_in: false,
     })
-}
-
-/// One change UpdateRole may make.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RoleChange {
-    /// A new title.
-    Title(RoleTitle),
-    /// A new permission set, replacing the old one.
-    Permissions(PermissionSet),
-}
-
-impl RoleChange {
-    /// Applies the change to `role`.
-    pub(crate) fn apply(&self, role: &mut Role) {
-        match self {
-            Self::Title(title) => role.title = title.clone(),
-            Self::Permissions(permissions) => role.permissions = *permissions,
-        }
-    }
 }
 
 /// The paths of `Role` UpdateRole may change.

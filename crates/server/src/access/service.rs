@@ -3,18 +3,17 @@
 //!
 //! Each handler takes the authenticated caller and the current access view, parses the request
 //! into domain values (reporting every invalid field at once, see [`crate::access::convert`]),
-//! asks the domain's [`Authorizer`] whether the caller may do it (a denial is PERMISSION_DENIED
-//! and is audited), and only then looks at what exists (AIP-211). No access rule lives here: the
-//! permission each RPC needs is the contract's, and every decision is the domain's.
+//! calls the domain's use case ([`AccessAdmin`]), which decides who may do it (permission before
+//! existence, AIP-211), the self-lockout, built-in-role and self-service rules, and maps the
+//! result or the [`AccessError`] back ([`access_status`], one exhaustive match). No access rule
+//! lives here, and "now" is the injected clock's.
 //!
-//! - Reads of principals, roles and bindings come from the in-memory snapshot; keys and audit
-//!   events from the repository. Lists are ordered by name and paged in memory with signed page
-//!   tokens bound to the list and its filters (see [`crate::page_token`]).
+//! - Lists are ordered by name and paged here, in memory, with signed page tokens bound to the
+//!   list and its filters (see [`crate::page_token`]).
 //! - Every change (allowed, denied or failed) is audited; after a change succeeds the access
 //!   state is reloaded here and the other replicas are notified before the answer, so the caller
-//!   reads its own writes. No key secret is ever audited or logged.
-//! - Self-service: without `access.manage` a principal may read itself, list its own bindings,
-//!   read one of its own bindings, and create, list and revoke its own keys.
+//!   reads its own writes. No key secret is ever audited or logged. A denial of a read is
+//!   audited too.
 
 use std::{
     cmp::Ordering,
@@ -27,28 +26,29 @@ use crm_api::crm::v1::{
 };
 use crm_domain::{
     access::{
-        AccessStoreError, AuditEvent, AuditOutcome, AuditQuery, Authorizer, BindingId, BuiltInRole, CustomerFacts,
-        Decision, Denial, Permission, Principal, Role, RoleBinding, RoleName,
+        AccessAdmin, AccessError, AuditEvent, AuditOutcome, AuditQuery, BindingId, CustomerFacts, Decision, Denial,
+        Permission,
     },
     caller::Caller,
+    clock::Clock,
     customer::{
-        now, resource_name,
+        resource_name,
         values::{CustomerId, PrincipalName},
     },
     error::Violations,
     listing::PageSize,
-    ports::{AccessRepository as _, CustomerRepository as _},
+    ports::CustomerRepository as _,
     text::TextRule,
 };
-use crm_persistence::SqlCustomerRepository;
+use crm_persistence::{SqlAccessRepository, SqlCustomerRepository};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::StatusExt as _;
 
 use crate::{
     access::api_key,
     access::convert::{
-        PrincipalChange, RoleChange, api_key_name, api_key_to_proto, api_keys_of, audit_cursor_text,
-        audit_event_to_proto, binding_name, binding_to_proto, ceil_micros, decision_to_proto, expire_time,
+        PrincipalChange, RoleChange, api_key_id, api_key_name, api_key_to_proto, api_keys_of, audit_cursor_text,
+        audit_event_to_proto, binding_id, binding_name, binding_to_proto, ceil_micros, decision_to_proto, expire_time,
         limits_to_proto, new_binding, new_principal, new_role, parse_api_key_name, parse_audit_cursor,
         parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes, role_name,
         role_to_proto, scope_to_proto, time_from_proto,
@@ -57,7 +57,7 @@ use crate::{
     audit::AuditLog,
     customers::convert::customer_name,
     page_token::{List, PageQuery, PageTokens},
-    status::{denied, internal, invalid_argument, store_failure, store_status, to_status, with_info},
+    status::{access_status, denied, internal, invalid_argument, to_status, with_info},
     transport::caller::{caller_of, unauthenticated},
     transport::consistency::read_at,
     transport::principal_limits::EffectiveLimits,
@@ -66,21 +66,13 @@ use crate::{
 /// The most items one BatchCheckPermissions may ask about.
 pub(crate) const MAX_BATCH_CHECK: usize = 1000;
 
-/// How often CreateApiKey draws a new key when the random prefix is already taken.
-const KEY_ATTEMPTS: usize = 3;
-
-/// The collection names lists and creates are authorized and audited on.
-const PRINCIPALS: &str = "principals";
-/// See [`PRINCIPALS`].
-const BINDINGS: &str = "roleBindings";
-/// See [`PRINCIPALS`].
-const AUDIT_EVENTS: &str = "auditEvents";
-
 /// The gRPC face of access control.
 #[derive(Debug, Clone)]
 pub(crate) struct AccessGrpc {
     /// Principals, roles, bindings and keys in memory, and the repository they come from.
     access: Arc<AccessState>,
+    /// The use cases, over the same repository, with the server's clock.
+    admin: AccessAdmin<SqlAccessRepository>,
     /// Customers, for the owner and department an access decision needs.
     customers: SqlCustomerRepository,
     /// The audit writer.
@@ -90,82 +82,73 @@ pub(crate) struct AccessGrpc {
 }
 
 impl AccessGrpc {
-    /// The service over this access state, customer store and audit log, signing page tokens
-    /// with `page_tokens`.
+    /// The service over this access state, customer store and audit log, telling time by
+    /// `clock` and signing page tokens with `page_tokens`.
     pub(crate) fn new(
         access: Arc<AccessState>,
         customers: SqlCustomerRepository,
         audit: AuditLog,
         page_tokens: PageTokens,
+        clock: Arc<dyn Clock>,
     ) -> Self {
+        let admin = AccessAdmin::new(access.repository().clone(), clock);
         Self {
             access,
+            admin,
             customers,
             audit,
             page_tokens,
         }
     }
 
-    /// Requires the global `permission` on `resource`; a denial is audited as `action` and
-    /// answered PERMISSION_DENIED.
-    async fn require(
-        &self,
-        caller: &Caller,
-        auth: &Authorizer<'_>,
-        permission: Permission,
-        action: &str,
-        resource: &str,
-    ) -> Result<(), Status> {
-        match auth.require_global(permission, resource) {
-            Ok(()) => Ok(()),
-            Err(denial) => {
+    /// The caller of `request` and the access view it is decided against.
+    fn enter<T>(&self, request: &Request<T>) -> Result<(Caller, Arc<AccessView>), Status> {
+        Ok((caller_of(request)?, self.access.view()))
+    }
+
+    /// The answer of a read: a denial is audited as `action`; an error becomes its status.
+    async fn answer<T>(&self, caller: &Caller, action: &str, result: Result<T, AccessError>) -> Result<T, Status> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(AccessError::PermissionDenied(denial)) => {
                 self.audit.denied(caller, action, &denial).await;
                 Err(denied(&denial))
             }
+            Err(error) => Err(access_status(error)),
         }
     }
 
-    /// Requires `access.manage` on `resource` unless `subject` is the caller itself.
-    async fn require_self_or_manage(
-        &self,
-        caller: &Caller,
-        auth: &Authorizer<'_>,
-        subject: &PrincipalName,
-        action: &str,
-        resource: &str,
-    ) -> Result<(), Status> {
-        if *subject == caller.principal {
-            Ok(())
-        } else {
-            self.require(caller, auth, Permission::AccessManage, action, resource)
-                .await
-        }
-    }
-
-    /// Audits the outcome of a change of `resource` (ALLOWED with `detail`, or FAILED with the
-    /// error) and, when it succeeded, brings the access state up to date before the answer.
+    /// The answer of a change of `resource`: a denial is audited as such; any other outcome is
+    /// audited as ALLOWED with `detail` or FAILED with the error, and after a success the access
+    /// state is brought up to date before the answer.
     async fn finish<T>(
         &self,
         caller: &Caller,
         action: &str,
         resource: &str,
         detail: String,
-        result: Result<T, Status>,
+        result: Result<T, AccessError>,
     ) -> Result<T, Status> {
-        match &result {
-            Ok(_) => {
+        match result {
+            Ok(value) => {
                 self.refresh().await;
                 self.audit
                     .note(caller, action, resource, AuditOutcome::Allowed, detail)
                     .await;
+                Ok(value)
             }
-            Err(status) => {
+            Err(AccessError::PermissionDenied(denial)) => {
+                self.audit.denied(caller, action, &denial).await;
+                Err(denied(&denial))
+            }
+            Err(error) => {
+                let status = access_status(error);
                 self.audit
-                    .note(caller, action, resource, AuditOutcome::Failed, failure_detail(status))
+                    .note(caller, action, resource, AuditOutcome::Failed, failure_detail(&status))
                     .await;
+                Err(status)
             }
         }
-        result
     }
 
     /// Reloads the access state after a change and tells the other replicas. The change is
@@ -178,35 +161,6 @@ impl AccessGrpc {
                  the periodic refresh will pick it up"
             );
         }
-    }
-
-    /// Whether the principal exists: the snapshot says so, or (created on another replica a
-    /// moment ago) the database does.
-    async fn principal_exists(&self, view: &AccessView, name: &PrincipalName) -> Result<bool, Status> {
-        if view.snapshot.principal(name).is_some() {
-            return Ok(true);
-        }
-        self.access
-            .repository()
-            .get_principal(name)
-            .await
-            .map(|found| found.is_some())
-            .map_err(unexpected)
-    }
-
-    /// The custom role named `name` as stored now, if there is one.
-    async fn stored_role(&self, name: &RoleName) -> Result<Option<Role>, Status> {
-        let roles = self.access.repository().list_roles().await.map_err(unexpected)?;
-        Ok(roles.into_iter().find(|role| role.name == *name))
-    }
-
-    /// Whether the role exists, built-in or custom: the snapshot says so, or (created on another
-    /// replica a moment ago) the database does.
-    async fn role_exists(&self, view: &AccessView, name: &RoleName) -> Result<bool, Status> {
-        if view.snapshot.role(name).is_some() {
-            return Ok(true);
-        }
-        Ok(self.stored_role(name).await?.is_some())
     }
 
     /// Audits a denied decision (an allowed one is not audited).
@@ -229,50 +183,20 @@ fn valid<T>(violations: &Violations, value: Option<T>) -> Result<T, Status> {
     value.ok_or_else(|| internal(&"a request value was missing although no violation was recorded"))
 }
 
+/// Parses with `parse`, which records every invalid field: fails with them all if there is
+/// any, else returns the value.
+fn parse<T>(parse: impl FnOnce(&mut Violations) -> Option<T>) -> Result<T, Status> {
+    let mut v = Violations::new();
+    let value = parse(&mut v);
+    valid(&v, value)
+}
+
 /// What a FAILED audit event says about `status`: its reason (or code) and message.
 fn failure_detail(status: &Status) -> String {
     match status.get_details_error_info() {
         Some(info) => format!("{}: {}", info.reason, status.message()),
         None => format!("{:?}: {}", status.code(), status.message()),
     }
-}
-
-/// NOT_FOUND with `reason`, naming `name` under `key` in the metadata.
-fn not_found(reason: ErrorReason, key: &str, name: &str) -> Status {
-    with_info(Code::NotFound, reason, &[(key, name)], format!("{name} does not exist"))
-}
-
-/// FAILED_PRECONDITION SELF_LOCKOUT for a caller about to disable or delete itself.
-fn self_lockout(principal: &PrincipalName, what: &str) -> Status {
-    with_info(
-        Code::FailedPrecondition,
-        ErrorReason::SelfLockout,
-        &[("principal", principal.as_str())],
-        format!(
-            "{principal} cannot {what} itself: it would lock itself out; another principal holding access.manage \
-             must do it"
-        ),
-    )
-}
-
-/// FAILED_PRECONDITION ROLE_BUILT_IN for a change of a built-in role.
-fn built_in(name: &RoleName, what: &str) -> Status {
-    with_info(
-        Code::FailedPrecondition,
-        ErrorReason::RoleBuiltIn,
-        &[("role", name.as_str())],
-        format!("{name} is built in and cannot be {what}; create a custom role instead"),
-    )
-}
-
-/// ALREADY_EXISTS ROLE_ALREADY_EXISTS.
-fn role_exists_already(name: &RoleName) -> Status {
-    with_info(
-        Code::AlreadyExists,
-        ErrorReason::RoleAlreadyExists,
-        &[("role", name.as_str())],
-        format!("{name} already exists"),
-    )
 }
 
 /// PERMISSION_DENIED ACCESS_CHECK_REQUIRED for a question about another principal.
@@ -293,11 +217,6 @@ fn access_check_message(denial: &Denial) -> String {
         denial.permission,
         denial.reason.explain()
     )
-}
-
-/// The status of a store error that only a failure of the store can cause here.
-fn unexpected(error: AccessStoreError) -> Status {
-    store_failure(&error)
 }
 
 /// The page size of a list request and the cursor its page token holds for `query` (read with
@@ -407,32 +326,16 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::CreatePrincipalRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
-        let mut v = Violations::new();
-        let principal = new_principal(&mut v, &req.principal_id, req.principal.as_ref());
-        let principal = valid(&v, principal)?;
+        let principal = parse(|v| new_principal(v, &req.principal_id, req.principal.as_ref()))?;
         let resource = principal.name.as_str().to_owned();
-        self.require(&caller, &auth, Permission::AccessManage, "CreatePrincipal", &resource)
+        let result = self.admin.create_principal(&auth, principal).await;
+        let created = self
+            .finish(&caller, "CreatePrincipal", &resource, String::new(), result)
             .await?;
-        let result = self
-            .access
-            .repository()
-            .insert_principal(&principal)
-            .await
-            .map_err(|e| {
-                store_status(
-                    e,
-                    "principal",
-                    ErrorReason::PrincipalNotFound,
-                    ErrorReason::PrincipalAlreadyExists,
-                )
-            });
-        self.finish(&caller, "CreatePrincipal", &resource, String::new(), result)
-            .await?;
-        Ok(Response::new(principal_to_proto(&principal)))
+        Ok(Response::new(principal_to_proto(&created)))
     }
 
     /// GetPrincipal: none for the caller itself, `access.manage` for any other.
@@ -440,18 +343,11 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::GetPrincipalRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
-        let mut v = Violations::new();
-        let name = principal_name(&mut v, "name", &request.get_ref().name);
-        let name = valid(&v, name)?;
-        self.require_self_or_manage(&caller, &auth, &name, "GetPrincipal", name.as_str())
-            .await?;
-        let principal = view
-            .snapshot
-            .principal(&name)
-            .ok_or_else(|| not_found(ErrorReason::PrincipalNotFound, "principal", name.as_str()))?;
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let name = parse(|v| principal_name(v, "name", &request.get_ref().name))?;
+        let result = self.admin.get_principal(&auth, &name);
+        let principal = self.answer(&caller, "GetPrincipal", result).await?;
         Ok(Response::new(principal_to_proto(principal)))
     }
 
@@ -460,9 +356,8 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::ListPrincipalsRequest>,
     ) -> Result<Response<pb::ListPrincipalsResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let paged = PageQuery::new(List::Principals);
@@ -471,13 +366,8 @@ impl AccessApi for AccessGrpc {
             Some(cursor.to_owned())
         });
         let size = valid(&v, size)?;
-        self.require(&caller, &auth, Permission::AccessManage, "ListPrincipals", PRINCIPALS)
-            .await?;
-        let candidates: Vec<&Principal> = view
-            .snapshot
-            .principals()
-            .filter(|p| after.as_deref().is_none_or(|after| p.name.as_str() > after))
-            .collect();
+        let result = self.admin.list_principals(&auth, after.as_deref());
+        let candidates = self.answer(&caller, "ListPrincipals", result).await?;
         let (page, more) = first_page(candidates, size, |a, b| a.name.cmp(&b.name));
         let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |p| p.name.as_str().to_owned());
         Ok(Response::new(pb::ListPrincipalsResponse {
@@ -491,9 +381,8 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::UpdatePrincipalRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let Some(raw) = req.principal else {
@@ -506,38 +395,7 @@ impl AccessApi for AccessGrpc {
         let name = principal_name(&mut v, "principal.name", &raw.name);
         let changes = principal_changes(&mut v, &raw, req.update_mask.as_ref());
         let name = valid(&v, name)?;
-        self.require(
-            &caller,
-            &auth,
-            Permission::AccessManage,
-            "UpdatePrincipal",
-            name.as_str(),
-        )
-        .await?;
-        let result = async {
-            if name == caller.principal && changes.contains(&PrincipalChange::Disabled(true)) {
-                return Err(self_lockout(&name, "disable"));
-            }
-            let repository = self.access.repository();
-            let mut principal = repository
-                .get_principal(&name)
-                .await
-                .map_err(unexpected)?
-                .ok_or_else(|| not_found(ErrorReason::PrincipalNotFound, "principal", name.as_str()))?;
-            for change in &changes {
-                change.apply(&mut principal);
-            }
-            repository.update_principal(&principal).await.map_err(|e| {
-                store_status(
-                    e,
-                    "principal",
-                    ErrorReason::PrincipalNotFound,
-                    ErrorReason::PrincipalAlreadyExists,
-                )
-            })?;
-            Ok(principal)
-        }
-        .await;
+        let result = self.admin.update_principal(&auth, &name, &changes).await;
         let detail = format!("changed: {}", change_names(&changes));
         let updated = self
             .finish(&caller, "UpdatePrincipal", name.as_str(), detail, result)
@@ -548,32 +406,10 @@ impl AccessApi for AccessGrpc {
     /// DeletePrincipal: `access.manage`; a caller may not delete itself. Its bindings and keys go
     /// with it.
     async fn delete_principal(&self, request: Request<pb::DeletePrincipalRequest>) -> Result<Response<()>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
-        let mut v = Violations::new();
-        let name = principal_name(&mut v, "name", &request.get_ref().name);
-        let name = valid(&v, name)?;
-        self.require(
-            &caller,
-            &auth,
-            Permission::AccessManage,
-            "DeletePrincipal",
-            name.as_str(),
-        )
-        .await?;
-        let result = if name == caller.principal {
-            Err(self_lockout(&name, "delete"))
-        } else {
-            self.access.repository().delete_principal(&name).await.map_err(|e| {
-                store_status(
-                    e,
-                    "principal",
-                    ErrorReason::PrincipalNotFound,
-                    ErrorReason::PrincipalAlreadyExists,
-                )
-            })
-        };
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let name = parse(|v| principal_name(v, "name", &request.get_ref().name))?;
+        let result = self.admin.delete_principal(&auth, &name).await;
         self.finish(&caller, "DeletePrincipal", name.as_str(), String::new(), result)
             .await?;
         Ok(Response::new(()))
@@ -581,41 +417,24 @@ impl AccessApi for AccessGrpc {
 
     /// CreateRole: `access.manage`; a built-in id already exists.
     async fn create_role(&self, request: Request<pb::CreateRoleRequest>) -> Result<Response<pb::Role>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
-        let mut v = Violations::new();
-        let role = new_role(&mut v, &req.role_id, req.role.as_ref());
-        let role = valid(&v, role)?;
+        let role = parse(|v| new_role(v, &req.role_id, req.role.as_ref()))?;
         let resource = role.name.as_str().to_owned();
-        self.require(&caller, &auth, Permission::AccessManage, "CreateRole", &resource)
+        let result = self.admin.create_role(&auth, role).await;
+        let created = self
+            .finish(&caller, "CreateRole", &resource, String::new(), result)
             .await?;
-        let result = if BuiltInRole::from_name(&role.name).is_some() {
-            Err(role_exists_already(&role.name))
-        } else {
-            self.access
-                .repository()
-                .insert_role(&role)
-                .await
-                .map_err(|e| store_status(e, "role", ErrorReason::RoleNotFound, ErrorReason::RoleAlreadyExists))
-        };
-        self.finish(&caller, "CreateRole", &resource, String::new(), result)
-            .await?;
-        Ok(Response::new(role_to_proto(&role)))
+        Ok(Response::new(role_to_proto(&created)))
     }
 
     /// GetRole: authentication only.
     async fn get_role(&self, request: Request<pb::GetRoleRequest>) -> Result<Response<pb::Role>, Status> {
-        let _caller = caller_of(&request)?;
-        let view = self.access.view();
-        let mut v = Violations::new();
-        let name = role_name(&mut v, "name", &request.get_ref().name);
-        let name = valid(&v, name)?;
-        let role = view
-            .snapshot
-            .role(&name)
-            .ok_or_else(|| not_found(ErrorReason::RoleNotFound, "role", name.as_str()))?;
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let name = parse(|v| role_name(v, "name", &request.get_ref().name))?;
+        let role = self.admin.get_role(&auth, &name).map_err(access_status)?;
         Ok(Response::new(role_to_proto(role)))
     }
 
@@ -624,8 +443,8 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> Result<Response<pb::ListRolesResponse>, Status> {
-        let _caller = caller_of(&request)?;
-        let view = self.access.view();
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let paged = PageQuery::new(List::Roles);
@@ -634,12 +453,7 @@ impl AccessApi for AccessGrpc {
             Some(cursor.to_owned())
         });
         let size = valid(&v, size)?;
-        let candidates: Vec<&Role> = view
-            .snapshot
-            .roles()
-            .into_iter()
-            .filter(|r| after.as_deref().is_none_or(|after| r.name.as_str() > after))
-            .collect();
+        let candidates = self.admin.list_roles(&auth, after.as_deref());
         let (page, more) = first_page(candidates, size, |a, b| a.name.cmp(&b.name));
         let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |r| r.name.as_str().to_owned());
         Ok(Response::new(pb::ListRolesResponse {
@@ -650,9 +464,8 @@ impl AccessApi for AccessGrpc {
 
     /// UpdateRole: `access.manage`; built-in roles cannot be changed.
     async fn update_role(&self, request: Request<pb::UpdateRoleRequest>) -> Result<Response<pb::Role>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let Some(raw) = req.role else {
@@ -662,27 +475,7 @@ impl AccessApi for AccessGrpc {
         let name = role_name(&mut v, "role.name", &raw.name);
         let changes = role_changes(&mut v, &raw, req.update_mask.as_ref());
         let name = valid(&v, name)?;
-        self.require(&caller, &auth, Permission::AccessManage, "UpdateRole", name.as_str())
-            .await?;
-        let result = async {
-            if BuiltInRole::from_name(&name).is_some() {
-                return Err(built_in(&name, "changed"));
-            }
-            let mut role = self
-                .stored_role(&name)
-                .await?
-                .ok_or_else(|| not_found(ErrorReason::RoleNotFound, "role", name.as_str()))?;
-            for change in &changes {
-                change.apply(&mut role);
-            }
-            self.access
-                .repository()
-                .update_role(&role)
-                .await
-                .map_err(|e| store_status(e, "role", ErrorReason::RoleNotFound, ErrorReason::RoleAlreadyExists))?;
-            Ok(role)
-        }
-        .await;
+        let result = self.admin.update_role(&auth, &name, &changes).await;
         let detail = format!("changed: {}", role_change_names(&changes));
         let updated = self
             .finish(&caller, "UpdateRole", name.as_str(), detail, result)
@@ -692,23 +485,10 @@ impl AccessApi for AccessGrpc {
 
     /// DeleteRole: `access.manage`; built-in roles cannot be deleted. Its bindings stay.
     async fn delete_role(&self, request: Request<pb::DeleteRoleRequest>) -> Result<Response<()>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
-        let mut v = Violations::new();
-        let name = role_name(&mut v, "name", &request.get_ref().name);
-        let name = valid(&v, name)?;
-        self.require(&caller, &auth, Permission::AccessManage, "DeleteRole", name.as_str())
-            .await?;
-        let result = if BuiltInRole::from_name(&name).is_some() {
-            Err(built_in(&name, "deleted"))
-        } else {
-            self.access
-                .repository()
-                .delete_role(&name)
-                .await
-                .map_err(|e| store_status(e, "role", ErrorReason::RoleNotFound, ErrorReason::RoleAlreadyExists))
-        };
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let name = parse(|v| role_name(v, "name", &request.get_ref().name))?;
+        let result = self.admin.delete_role(&auth, &name).await;
         self.finish(&caller, "DeleteRole", name.as_str(), String::new(), result)
             .await?;
         Ok(Response::new(()))
@@ -719,39 +499,11 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::CreateRoleBindingRequest>,
     ) -> Result<Response<pb::RoleBinding>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let now = now();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now);
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
-        let mut v = Violations::new();
-        let binding = new_binding(&mut v, req.role_binding.as_ref(), BindingId::generate(), now);
-        let binding = valid(&v, binding)?;
-        self.require(&caller, &auth, Permission::AccessManage, "CreateRoleBinding", BINDINGS)
-            .await?;
-        let result = async {
-            if !self.principal_exists(&view, &binding.principal).await? {
-                return Err(not_found(
-                    ErrorReason::PrincipalNotFound,
-                    "principal",
-                    binding.principal.as_str(),
-                ));
-            }
-            if !self.role_exists(&view, &binding.role).await? {
-                return Err(not_found(ErrorReason::RoleNotFound, "role", binding.role.as_str()));
-            }
-            self.access
-                .repository()
-                .insert_binding(&binding)
-                .await
-                .map_err(|error| match error {
-                    AccessStoreError::NotFound(_) => {
-                        not_found(ErrorReason::PrincipalNotFound, "principal", binding.principal.as_str())
-                    }
-                    other => unexpected(other),
-                })
-        }
-        .await;
+        let binding = parse(|v| new_binding(v, req.role_binding.as_ref(), BindingId::generate(), auth.now()))?;
+        let result = self.admin.create_binding(&auth, &binding).await;
         let resource = if result.is_ok() {
             binding_name(binding.id)
         } else {
@@ -768,31 +520,11 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::GetRoleBindingRequest>,
     ) -> Result<Response<pb::RoleBinding>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
-        let mut v = Violations::new();
-        let raw = &request.get_ref().name;
-        let id = if raw.is_empty() {
-            v.add(
-                "name",
-                "is required: a role binding resource name `roleBindings/{uuid}`",
-            );
-            None
-        } else {
-            v.check("name", parse_binding_name(raw))
-        };
-        let id = valid(&v, id)?;
-        let name = binding_name(id);
-        let found: Option<RoleBinding> = view.snapshot.bindings().find(|binding| binding.id == id);
-        let own = found
-            .as_ref()
-            .is_some_and(|binding| binding.principal == caller.principal);
-        if !own {
-            self.require(&caller, &auth, Permission::AccessManage, "GetRoleBinding", &name)
-                .await?;
-        }
-        let binding = found.ok_or_else(|| not_found(ErrorReason::RoleBindingNotFound, "role_binding", &name))?;
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let id = parse(|v| binding_id(v, "name", &request.get_ref().name))?;
+        let result = self.admin.get_binding(&auth, id);
+        let binding = self.answer(&caller, "GetRoleBinding", result).await?;
         Ok(Response::new(binding_to_proto(&binding)))
     }
 
@@ -801,9 +533,8 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::ListRoleBindingsRequest>,
     ) -> Result<Response<pb::ListRoleBindingsResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let principal = v.check_optional("principal", &req.principal, PrincipalName::parse);
@@ -813,21 +544,8 @@ impl AccessApi for AccessGrpc {
             parse_binding_name(cursor).ok()
         });
         let size = valid(&v, size)?;
-        match &principal {
-            Some(principal) => {
-                self.require_self_or_manage(&caller, &auth, principal, "ListRoleBindings", BINDINGS)
-                    .await?;
-            }
-            None => {
-                self.require(&caller, &auth, Permission::AccessManage, "ListRoleBindings", BINDINGS)
-                    .await?;
-            }
-        }
-        let after_id = |binding: &RoleBinding| after.is_none_or(|after| binding.id > after);
-        let candidates: Vec<RoleBinding> = match &principal {
-            Some(principal) => view.snapshot.bindings_of(principal).filter(after_id).collect(),
-            None => view.snapshot.bindings().filter(after_id).collect(),
-        };
+        let result = self.admin.list_bindings(&auth, principal.as_ref(), after);
+        let candidates = self.answer(&caller, "ListRoleBindings", result).await?;
         let (page, more) = first_page(candidates, size, |a, b| a.id.cmp(&b.id));
         let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |b| binding_name(b.id));
         Ok(Response::new(pb::ListRoleBindingsResponse {
@@ -841,34 +559,11 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::DeleteRoleBindingRequest>,
     ) -> Result<Response<()>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
-        let mut v = Violations::new();
-        let raw = &request.get_ref().name;
-        let id = if raw.is_empty() {
-            v.add(
-                "name",
-                "is required: a role binding resource name `roleBindings/{uuid}`",
-            );
-            None
-        } else {
-            v.check("name", parse_binding_name(raw))
-        };
-        let id = valid(&v, id)?;
-        let name = binding_name(id);
-        self.require(&caller, &auth, Permission::AccessManage, "DeleteRoleBinding", &name)
-            .await?;
-        let result = self
-            .access
-            .repository()
-            .delete_binding(id)
-            .await
-            .map_err(|error| match error {
-                AccessStoreError::NotFound(_) => not_found(ErrorReason::RoleBindingNotFound, "role_binding", &name),
-                other => unexpected(other),
-            });
-        self.finish(&caller, "DeleteRoleBinding", &name, String::new(), result)
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let id = parse(|v| binding_id(v, "name", &request.get_ref().name))?;
+        let result = self.admin.delete_binding(&auth, id).await;
+        self.finish(&caller, "DeleteRoleBinding", &binding_name(id), String::new(), result)
             .await?;
         Ok(Response::new(()))
     }
@@ -879,43 +574,23 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let now = now();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now);
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let parent = principal_name(&mut v, "parent", &req.parent);
-        let expire = expire_time(&mut v, "expire_time", req.expire_time.as_ref(), now);
+        let expire = expire_time(&mut v, "expire_time", req.expire_time.as_ref(), auth.now());
         let parent = valid(&v, parent)?;
-        let collection = api_keys_of(&parent);
-        self.require_self_or_manage(&caller, &auth, &parent, "CreateApiKey", &collection)
-            .await?;
-        let result = async {
-            if !self.principal_exists(&view, &parent).await? {
-                return Err(not_found(ErrorReason::PrincipalNotFound, "principal", parent.as_str()));
-            }
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let key = api_key::generate(parent.clone(), now, expire);
-                match self.access.repository().insert_api_key(&key.record).await {
-                    Ok(()) => return Ok(key),
-                    Err(AccessStoreError::AlreadyExists(_)) if attempt < KEY_ATTEMPTS => {}
-                    Err(AccessStoreError::NotFound(_)) => {
-                        return Err(not_found(ErrorReason::PrincipalNotFound, "principal", parent.as_str()));
-                    }
-                    Err(other) => return Err(unexpected(other)),
-                }
-            }
-        }
-        .await;
+        let result = self
+            .admin
+            .create_api_key(&auth, &parent, expire, api_key::generate)
+            .await;
         let (resource, detail) = match &result {
             Ok(key) => (
                 api_key_name(&parent, key.record.id),
                 format!("prefix {}", key.record.prefix),
             ),
-            Err(_) => (collection, String::new()),
+            Err(_) => (api_keys_of(&parent), String::new()),
         };
         let key = self.finish(&caller, "CreateApiKey", &resource, detail, result).await?;
         Ok(Response::new(pb::CreateApiKeyResponse {
@@ -929,9 +604,8 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let parent = principal_name(&mut v, "parent", &req.parent);
@@ -942,22 +616,8 @@ impl AccessApi for AccessGrpc {
         });
         let parent = valid(&v, parent)?;
         let size = valid(&v, size)?;
-        let collection = api_keys_of(&parent);
-        self.require_self_or_manage(&caller, &auth, &parent, "ListApiKeys", &collection)
-            .await?;
-        if !self.principal_exists(&view, &parent).await? {
-            return Err(not_found(ErrorReason::PrincipalNotFound, "principal", parent.as_str()));
-        }
-        let keys = self
-            .access
-            .repository()
-            .list_api_keys(&parent)
-            .await
-            .map_err(unexpected)?;
-        let candidates: Vec<_> = keys
-            .into_iter()
-            .filter(|key| after.is_none_or(|after| key.id > after))
-            .collect();
+        let result = self.admin.list_api_keys(&auth, &parent, after).await;
+        let candidates = self.answer(&caller, "ListApiKeys", result).await?;
         let (page, more) = first_page(candidates, size, |a, b| a.id.cmp(&b.id));
         let next_page_token = next_token(&self.page_tokens, &paged, &page, more, |k| {
             api_key_name(&k.principal, k.id)
@@ -971,53 +631,30 @@ impl AccessApi for AccessGrpc {
     /// RevokeApiKey: none for the caller's own keys, `access.manage` for another principal's.
     /// Revoking a revoked key keeps its first revoke time.
     async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Result<Response<pb::ApiKey>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let now = now();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now);
-        let mut v = Violations::new();
-        let raw = &request.get_ref().name;
-        let parsed = if raw.is_empty() {
-            v.add(
-                "name",
-                "is required: an API key resource name `principals/{id}/apiKeys/{uuid}`",
-            );
-            None
-        } else {
-            v.check("name", parse_api_key_name(raw))
-        };
-        let (principal, id) = valid(&v, parsed)?;
-        let name = api_key_name(&principal, id);
-        self.require_self_or_manage(&caller, &auth, &principal, "RevokeApiKey", &name)
-            .await?;
-        let result = async {
-            let repository = self.access.repository();
-            // The id alone names a key; it must also belong to the principal the name says.
-            let keys = repository.list_api_keys(&principal).await.map_err(unexpected)?;
-            if !keys.iter().any(|key| key.id == id) {
-                return Err(not_found(ErrorReason::ApiKeyNotFound, "api_key", &name));
-            }
-            repository.revoke_api_key(id, now).await.map_err(|error| match error {
-                AccessStoreError::NotFound(_) => not_found(ErrorReason::ApiKeyNotFound, "api_key", &name),
-                other => unexpected(other),
-            })
-        }
-        .await;
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
+        let (principal, id) = parse(|v| api_key_id(v, "name", &request.get_ref().name))?;
+        let result = self.admin.revoke_api_key(&auth, &principal, id).await;
         let revoked = self
-            .finish(&caller, "RevokeApiKey", &name, String::new(), result)
+            .finish(
+                &caller,
+                "RevokeApiKey",
+                &api_key_name(&principal, id),
+                String::new(),
+                result,
+            )
             .await?;
         Ok(Response::new(api_key_to_proto(&revoked)))
     }
 
     /// WhoAmI: authentication only.
     async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
+        let (caller, view) = self.enter(&request)?;
         // Deleted between authentication and now: as if the key no longer worked.
         let principal = view.snapshot.principal(&caller.principal).ok_or_else(unauthenticated)?;
         let permissions = view
             .snapshot
-            .effective_permissions(&caller.principal, now())
+            .effective_permissions(&caller.principal, self.admin.now())
             .into_iter()
             .map(|(permission, scope)| pb::EffectivePermission {
                 permission: permission.name().to_owned(),
@@ -1040,16 +677,12 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::CheckPermissionRequest>,
     ) -> Result<Response<pb::CheckPermissionResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let now = now();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now);
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.get_ref();
         let question = Question::parse(&caller, &req.principal, &req.permission, &req.customer)
             .map_err(|v| invalid_argument(&v))?;
-        if question.principal != caller.principal
-            && let Err(denial) = auth.require_global(Permission::AccessCheck, question.principal.as_str())
-        {
+        if let Err(denial) = self.admin.may_ask_about(&auth, &question.principal) {
             self.audit.denied(&caller, "CheckPermission", &denial).await;
             return Err(access_check_required(&denial));
         }
@@ -1064,7 +697,7 @@ impl AccessApi for AccessGrpc {
         };
         let decision = view
             .snapshot
-            .check(&question.principal, question.permission, facts.as_ref(), now);
+            .check(&question.principal, question.permission, facts.as_ref(), auth.now());
         self.audit_decision(&caller, "CheckPermission", &question, &decision)
             .await;
         Ok(Response::new(decision_to_proto(&decision)))
@@ -1077,10 +710,8 @@ impl AccessApi for AccessGrpc {
         request: Request<pb::BatchCheckPermissionsRequest>,
     ) -> Result<Response<pb::BatchCheckPermissionsResponse>, Status> {
         const ACTION: &str = "BatchCheckPermissions";
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let now = now();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now);
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let items = &request.get_ref().items;
         if items.is_empty() || items.len() > MAX_BATCH_CHECK {
             let mut v = Violations::new();
@@ -1106,9 +737,7 @@ impl AccessApi for AccessGrpc {
                     continue;
                 }
             };
-            if question.principal != caller.principal
-                && let Err(denial) = auth.require_global(Permission::AccessCheck, question.principal.as_str())
-            {
+            if let Err(denial) = self.admin.may_ask_about(&auth, &question.principal) {
                 if denied_subjects.insert(question.principal.clone()) {
                     self.audit.denied(&caller, ACTION, &denial).await;
                 }
@@ -1152,7 +781,7 @@ impl AccessApi for AccessGrpc {
                     let customer = question.customer.as_ref().and_then(|id| facts.get(id));
                     let decision = view
                         .snapshot
-                        .check(&question.principal, question.permission, customer, now);
+                        .check(&question.principal, question.permission, customer, auth.now());
                     if !decision.allowed() {
                         let (resource, detail) = question.audit_text(&decision);
                         if audited.insert((resource.clone(), detail.clone())) {
@@ -1178,9 +807,8 @@ impl AccessApi for AccessGrpc {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let view = self.access.view();
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, now());
+        let (caller, view) = self.enter(&request)?;
+        let auth = self.admin.authorizer(&view.snapshot, &caller.principal);
         let req = request.into_inner();
         let mut v = Violations::new();
         let actor = v.check_optional("actor", &req.actor, PrincipalName::parse);
@@ -1213,9 +841,6 @@ impl AccessApi for AccessGrpc {
             parse_audit_cursor(cursor).ok()
         });
         let size = valid(&v, size)?;
-        self.require(&caller, &auth, Permission::AuditRead, "ListAuditEvents", AUDIT_EVENTS)
-            .await?;
-        self.audit.flush().await;
         let query = AuditQuery {
             actor,
             resource,
@@ -1225,12 +850,9 @@ impl AccessApi for AccessGrpc {
             after,
             limit: size.saturating_add(1),
         };
-        let mut events = self
-            .access
-            .repository()
-            .list_audit_events(&query)
-            .await
-            .map_err(unexpected)?;
+        // The caller's own earlier requests are written before the read.
+        let result = self.admin.list_audit_events(&auth, &query, self.audit.flush()).await;
+        let mut events = self.answer(&caller, "ListAuditEvents", result).await?;
         let more = events.len() > usize::try_from(size).unwrap_or(usize::MAX);
         events.truncate(usize::try_from(size).unwrap_or(usize::MAX));
         let next_page_token = next_token(&self.page_tokens, &paged, &events, more, |e| {
@@ -1273,7 +895,7 @@ fn role_change_names(changes: &[RoleChange]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use crm_domain::access::{ApiKeyId, ApiKeyPrefix};
+    use crm_domain::access::{ApiKeyId, ApiKeyPrefix, BuiltInEdit, BuiltInRole, LockoutAction, RoleName};
 
     use super::*;
 
@@ -1385,14 +1007,24 @@ mod tests {
 
     #[test]
     fn failures_are_described_by_reason_or_code() {
-        let status = not_found(ErrorReason::RoleNotFound, "role", "roles/x");
-        assert_eq!(failure_detail(&status), "ROLE_NOT_FOUND: roles/x does not exist");
+        let role = BuiltInRole::Admin.name();
+        let status = access_status(AccessError::RoleNotFound(RoleName::from_id("ghost").unwrap()));
+        assert_eq!(failure_detail(&status), "ROLE_NOT_FOUND: roles/ghost does not exist");
         assert_eq!(failure_detail(&Status::internal("boom")), "Internal: boom".to_owned());
-        let lockout = self_lockout(&PrincipalName::from_id("admin").unwrap(), "delete");
+        let lockout = access_status(AccessError::SelfLockout {
+            principal: PrincipalName::from_id("admin").unwrap(),
+            action: LockoutAction::Delete,
+        });
         assert_eq!(lockout.code(), Code::FailedPrecondition);
         assert!(failure_detail(&lockout).starts_with("SELF_LOCKOUT: "));
-        let role = BuiltInRole::Admin.name();
-        assert_eq!(built_in(&role, "deleted").code(), Code::FailedPrecondition);
-        assert_eq!(role_exists_already(&role).code(), Code::AlreadyExists);
+        let built_in = AccessError::RoleBuiltIn {
+            role: role.clone(),
+            edit: BuiltInEdit::Delete,
+        };
+        assert_eq!(access_status(built_in).code(), Code::FailedPrecondition);
+        assert_eq!(
+            access_status(AccessError::RoleAlreadyExists(role)).code(),
+            Code::AlreadyExists
+        );
     }
 }
