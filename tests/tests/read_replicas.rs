@@ -69,6 +69,21 @@ fn rename(name: &str, display_name: &str) -> pb::UpdateCustomerRequest {
     }
 }
 
+/// Creates an organization named `display_name`; returns its name and the write's token.
+async fn create_tokened(app: &TestApp, display_name: &str) -> (String, String) {
+    let created = app
+        .customers
+        .clone()
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(organization(display_name)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create {display_name}: {e:?}"));
+    let token = token_of(&created);
+    (created.into_inner().name, token)
+}
+
 async fn display_name(app: &TestApp, name: &str, token: Option<&str>) -> String {
     app.customers
         .clone()
@@ -86,17 +101,7 @@ async fn display_name(app: &TestApp, name: &str, token: Option<&str>) -> String 
 e2e!(every_successful_write_answers_with_a_token_and_reads_accept_it);
 
 async fn every_successful_write_answers_with_a_token_and_reads_accept_it(app: TestApp) {
-    let created = app
-        .customers
-        .clone()
-        .create_customer(pb::CreateCustomerRequest {
-            customer: Some(organization("Tokened")),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let first = token_of(&created);
-    let name = created.into_inner().name;
+    let (name, first) = create_tokened(&app, "Tokened").await;
     let updated = app
         .customers
         .clone()
@@ -265,17 +270,7 @@ async fn a_standby_serves_reads_within_the_lag_bound_and_a_token_reads_the_write
     let standby_db = connect(&cluster.standbys[0].url()).await;
     let app = server(&cluster.primary.url(), &cluster.standbys[0].url()).await;
 
-    let created = app
-        .customers
-        .clone()
-        .create_customer(pb::CreateCustomerRequest {
-            customer: Some(organization("Before")),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let created_token = token_of(&created);
-    let name = created.into_inner().name;
+    let (name, created_token) = create_tokened(&app, "Before").await;
     assert_eq!(display_name(&app, &name, Some(&created_token)).await, "Before");
 
     // Caught up: the standby serves, and has replayed the create.
@@ -376,17 +371,7 @@ async fn a_token_from_one_server_gives_read_your_writes_on_another() {
     let standby_db = connect(&cluster.standbys[0].url()).await;
     let a = server(&cluster.primary.url(), &cluster.standbys[0].url()).await;
     let b = server(&cluster.primary.url(), &cluster.standbys[0].url()).await;
-    let name = a
-        .customers
-        .clone()
-        .create_customer(pb::CreateCustomerRequest {
-            customer: Some(organization("v0")),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .name;
+    let (name, _) = create_tokened(&a, "v0").await;
     wait_serving(&a, 1.0).await;
 
     let mut lags = Vec::with_capacity(WRITES);
