@@ -45,8 +45,9 @@ fn bin_dir() -> Option<PathBuf> {
     Path::new(path.trim()).parent().map(Path::to_path_buf)
 }
 
-/// Whether this process runs as root (PostgreSQL's tools must then run as `postgres`).
-fn running_as_root() -> bool {
+/// Whether this process runs as root (PostgreSQL's tools, and pgbouncer, must then run as
+/// `postgres`).
+pub fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

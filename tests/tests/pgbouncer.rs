@@ -27,7 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crm_tests::{Backend, TestApp, TestDatabase, organization, pb};
+use crm_tests::{Backend, TestApp, TestDatabase, organization, pb, pg_cluster::running_as_root};
 use tonic::Code;
 
 /// Concurrent callers.
@@ -54,13 +54,6 @@ fn pgbouncer_binary() -> Option<PathBuf> {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-}
-
-fn as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 impl Bouncer {
@@ -94,7 +87,7 @@ impl Bouncer {
         )
         .unwrap();
         // pgbouncer refuses to run as root.
-        let mut command = if as_root() {
+        let mut command = if running_as_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(dir.path())

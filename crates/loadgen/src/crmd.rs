@@ -194,10 +194,7 @@ impl CrmdProcess {
     /// When it does not appear in time; the error carries the end of the log.
     pub async fn wait_for_log(&self, text: &str, patience: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + patience;
-        while !std::fs::read_to_string(self.log_path())
-            .unwrap_or_default()
-            .contains(text)
-        {
+        while !self.logged(text) {
             if Instant::now() > deadline {
                 bail!("crmd did not log {text:?} within {patience:?}:\n{}", self.log_tail());
             }

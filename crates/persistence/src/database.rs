@@ -98,6 +98,17 @@ fn plain_on_loopback(url: &str) -> bool {
     }
 }
 
+/// The connect options of the PostgreSQL `url`, with TLS off where [`plain_on_loopback`] says
+/// so (the same rule the request pool's options follow).
+fn postgres_options(url: &str) -> Result<sea_orm::sqlx::postgres::PgConnectOptions, sea_orm::sqlx::Error> {
+    let options: sea_orm::sqlx::postgres::PgConnectOptions = url.parse()?;
+    Ok(if plain_on_loopback(url) {
+        options.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+    } else {
+        options
+    })
+}
+
 /// A connection pool to the service's database.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -186,17 +197,7 @@ impl Database {
         let (url, hosts) = match hosts {
             None => (url.to_owned(), None),
             Some(list) => {
-                let found = list
-                    .find(|index| {
-                        let url = list.url_of(index);
-                        let options: sea_orm::sqlx::postgres::PgConnectOptions = url.parse().ok()?;
-                        Some(if plain_on_loopback(&url) {
-                            options.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
-                        } else {
-                            options
-                        })
-                    })
-                    .await;
+                let found = list.find(|index| postgres_options(&list.url_of(index)).ok()).await;
                 let Some(index) = found else {
                     return Err(ConnectError::Connect {
                         url: display_url,
@@ -277,22 +278,17 @@ impl Database {
     /// [`ConnectError::UnsupportedUrl`] when this database or `url` is not PostgreSQL;
     /// [`ConnectError::Connect`] when `url` cannot be reached.
     pub async fn with_direct_url(mut self, url: &str) -> Result<Self, ConnectError> {
-        use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+        use sea_orm::sqlx::postgres::PgPoolOptions;
         let display_url = redact_url(url);
         if self.backend != Backend::Postgres || !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConnectError::UnsupportedUrl(format!(
                 "{display_url} (a direct URL is for a PostgreSQL database behind a pooler)"
             )));
         }
-        let options: PgConnectOptions = url.parse().map_err(|e: sea_orm::sqlx::Error| ConnectError::Connect {
+        let options = postgres_options(url).map_err(|e| ConnectError::Connect {
             url: display_url.clone(),
             cause: DbErr::Custom(e.to_string()),
         })?;
-        let options = if plain_on_loopback(url) {
-            options.ssl_mode(PgSslMode::Disable)
-        } else {
-            options
-        };
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .min_connections(0)

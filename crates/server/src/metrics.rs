@@ -232,8 +232,9 @@ impl Metrics {
         let reads_served = Family::<ServedLabels, Gauge>::default();
         registry.register(
             "crm_reads_served",
-            "Reads that may use a read database (Get, BatchGet, List, Check), by where they were served \
-             (standby, primary), since start; only with read databases",
+            "Reads that may use a read database (Get, BatchGet, List, Check), by where they were routed \
+             (standby, primary), since start; a Check answered from the facts cache counts as routed too; only with \
+             read databases",
             reads_served.clone(),
         );
         let batch_runs = Family::<OutcomeLabels, Counter>::default();
