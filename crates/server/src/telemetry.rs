@@ -5,8 +5,9 @@
 //!
 //! Each RPC runs in a span named `rpc` carrying its `method`, `request_id`, `caller` (the
 //! authenticated principal, filled in by the caller layer; never the key) and finally its
-//! `grpc_status` and `latency_ms`; it ends with one "rpc finished" event carrying the code and
-//! the latency (see `observe`). With tracing on, the span continues the caller's W3C trace
+//! `grpc_status` and `latency_ms` (recorded when the call's line is logged or traces are
+//! exported: the log layer formats a recorded field into text at once); it ends with one
+//! "rpc finished" event carrying the code and the latency (see `observe`). With tracing on, the span continues the caller's W3C trace
 //! (`traceparent`).
 
 use std::{
@@ -140,12 +141,30 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// Whether traces are exported (an OTLP endpoint was configured and the exporter installed).
+pub(crate) fn exporting() -> bool {
+    TRACING.load(Ordering::Relaxed)
+}
+
 /// Opens the `rpc` span of a request.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RpcSpan;
 
 impl<B> MakeSpan<B> for RpcSpan {
     fn make_span(&mut self, request: &http::Request<B>) -> Span {
+        if !exporting() {
+            // Without an exporter the `otel.*` fields would only be formatted into every span's
+            // log text, repeating `method`.
+            return tracing::span!(
+                Level::INFO,
+                "rpc",
+                method = %request.uri().path(),
+                request_id = %crate::transport::request_id::of(request),
+                caller = tracing::field::Empty,
+                grpc_status = tracing::field::Empty,
+                latency_ms = tracing::field::Empty,
+            );
+        }
         let span = tracing::span!(
             Level::INFO,
             "rpc",
@@ -157,10 +176,8 @@ impl<B> MakeSpan<B> for RpcSpan {
             otel.kind = "server",
             otel.name = %request.uri().path().trim_start_matches('/'),
         );
-        if TRACING.load(Ordering::Relaxed) {
-            let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-            let _ = span.set_parent(parent);
-        }
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+        let _ = span.set_parent(parent);
         span
     }
 }

@@ -1,8 +1,9 @@
 //! The end of every RPC, seen once: a tower layer inside the `rpc` span that finds the call's
 //! gRPC status where it travels — the response headers for a trailers-only answer (every unary
 //! error), else the trailers after the last message — and then counts it in [`Metrics`],
-//! records `grpc_status` on the span and logs one "rpc finished" event with the latency (at debug
-//! for OK, info for the caller's mistakes, warn for the server's trouble).
+//! records `grpc_status` and `latency_ms` on the span (when a log line or an exported trace will
+//! show them) and logs one "rpc finished" event with the latency (at debug for OK, info for the
+//! caller's mistakes, warn for the server's trouble).
 //!
 //! A call whose response is dropped before its status was sent (the client cancelled, or the
 //! connection closed) is reported as CANCELLED.
@@ -77,8 +78,13 @@ impl Completion {
         let ok = code == Code::Ok;
         let caller_side = is_caller_side(code);
         let code = code_name(code);
-        self.span.record("grpc_status", code);
-        self.span.record("latency_ms", latency_ms);
+        // The log layer formats every field recorded on a span into text at once, whether or not
+        // a line ever shows it: record the outcome only where something will read it (the
+        // "rpc finished" line below, or an exported trace).
+        if !ok || tracing::enabled!(tracing::Level::DEBUG) || crate::telemetry::exporting() {
+            self.span.record("grpc_status", code);
+            self.span.record("latency_ms", latency_ms);
+        }
         let _entered = self.span.enter();
         // A line per successful call would cost more than many calls themselves (a tenth of a
         // GetCustomer, half of a health check): success is logged at debug, what the caller got
