@@ -381,8 +381,8 @@ fn implied_paths(c: &pb::Customer) -> Vec<&'static str> {
 }
 
 /// The changes an update asks for: the masked fields of `c`, parsed. `*` names every updatable
-/// field; an empty mask names every field the request populates (AIP-134, [`implied_paths`],
-/// which names every field of the message, so a field added to the proto is a compile error
+/// field; an empty mask names every field the request populates (AIP-134; the function that
+/// lists them names every field of the message, so a field added to the proto is a compile error
 /// there).
 pub fn changes(v: &mut Violations, c: &pb::Customer, mask: Option<&prost_types::FieldMask>) -> Vec<ProfileChange> {
     let requested: Vec<String> = mask.map(|m| m.paths.clone()).unwrap_or_default();

@@ -11,7 +11,7 @@
 //! until it is mapped or knowingly ignored.
 //!
 //! # Layout
-//! - [`ProtoEnum`] and [`proto_enum!`]: the one pattern for a domain enum and its proto enum,
+//! - [`ProtoEnum`] and [`proto_enum!`](crate::proto_enum!): the one pattern for a domain enum and its proto enum,
 //!   both directions exhaustive; [`enum_optional`] and [`enum_required`] parse a proto number.
 //! - [`timestamp`] and [`time_from_proto`]: `google.protobuf.Timestamp` both ways.
 //! - [`customers`]: customers, their update masks and CreateCustomer.
@@ -34,7 +34,7 @@ use crm_domain::{customer::values::InvalidValue, error::Violations};
 // ---------------------------------------------------------------------------------------------
 
 /// A domain enum with a proto enum of the same values plus the proto's zero `*_UNSPECIFIED`.
-/// Implemented with [`proto_enum!`], which writes both directions as exhaustive matches, so a
+/// Implemented with [`proto_enum!`](crate::proto_enum!), which writes both directions as exhaustive matches, so a
 /// value added on either side without the other is a compile error.
 pub trait ProtoEnum: Copy + Sized {
     /// The generated proto enum.
