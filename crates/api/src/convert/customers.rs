@@ -310,7 +310,7 @@ pub fn clearable_paths() -> impl Iterator<Item = &'static str> {
 }
 
 /// Paths of `Customer` that are output only: naming them in a mask is a mistake worth reporting.
-const OUTPUT_ONLY_PATHS: &[&str] = &["name", "create_time", "update_time", "delete_time", "etag"];
+pub const OUTPUT_ONLY_PATHS: &[&str] = &["name", "create_time", "update_time", "delete_time", "etag"];
 
 /// The paths AIP-134 implies when the mask is empty: every field the request populates.
 fn implied_paths(c: &pb::Customer) -> Vec<&'static str> {

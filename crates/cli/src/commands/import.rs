@@ -21,7 +21,7 @@ use std::{
 use clap::{Args, ValueEnum};
 use crm_api::{
     code_name,
-    convert::customers::{field_paths, new_customer},
+    convert::customers::{OUTPUT_ONLY_PATHS, field_paths, new_customer},
     crm::v1 as pb,
 };
 use crm_domain::error::Violations;
@@ -62,10 +62,9 @@ const ALIASES: &[(&str, &str)] = &[
 /// Columns that are read and ignored: output-only fields of an export and the two columns a
 /// rejects file adds, so an export or a corrected rejects file can be imported as it is.
 fn ignored_column(name: &str) -> bool {
-    matches!(
-        name,
-        "line" | "reason" | "create_time" | "update_time" | "delete_time" | "etag"
-    ) || name.starts_with("classification.")
+    matches!(name, "line" | "reason")
+        || OUTPUT_ONLY_PATHS.contains(&name)
+        || name.starts_with("classification.")
         || name.starts_with("activity.")
 }
 
