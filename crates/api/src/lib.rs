@@ -1,11 +1,16 @@
 //! The `crm.v1` contract as Rust: messages, enums, clients and server traits generated from
-//! `proto/crm/v1/*.proto` at build time. Shared by the server, the end-to-end tests and, later,
-//! the CLI. Nothing here is written by hand except this file.
+//! `proto/crm/v1/*.proto` at build time, shared by the server, the CLI and the end-to-end tests;
+//! and, behind the `convert` feature, the conversions between those messages and the domain's
+//! values that the server and the CLI share (beside the types they convert, as qdrant keeps its
+//! conversions in its api crate). The domain does not know this crate; this crate knows the
+//! domain only with `convert` on.
 //!
 //! # Layout
 //! - [`crm::v1`]: the generated package (`CustomerServiceClient`, `CustomerServiceServer`, …).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of every file, for server reflection.
 //! - [`code_name`]: a gRPC code's canonical name (`NOT_FOUND`).
+//! - `convert` (feature `convert`): proto messages to domain values and back, one module per
+//!   service, every invalid field of a request collected with its path.
 
 /// Generated code of the vendored Google common types (`google.type.Money`).
 pub mod google {
@@ -26,6 +31,9 @@ pub mod crm {
         tonic::include_proto!("crm.v1");
     }
 }
+
+#[cfg(feature = "convert")]
+pub mod convert;
 
 /// The encoded `FileDescriptorSet` of `proto/`, registered with tonic-reflection so that
 /// `grpcurl` and `buf curl` work without the proto files at hand.

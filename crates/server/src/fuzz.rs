@@ -10,7 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crm_api::crm::v1 as pb;
+use crm_api::{
+    convert::customers::{UPDATABLE_PATHS, changes},
+    crm::v1 as pb,
+};
 use crm_domain::{
     error::Violations,
     filter::Filter,
@@ -20,7 +23,6 @@ use proptest::prelude::*;
 use tonic::Code;
 
 use crate::{
-    customers::convert::{UPDATABLE_PATHS, changes},
     customers::service::page_query,
     page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::invalid_argument,

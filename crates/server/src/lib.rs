@@ -14,17 +14,15 @@
 //! - `status`: domain errors -> `tonic::Status` with `google.rpc` details, exhaustively.
 //! - `page_token`: the page tokens of every List RPC: HMAC-signed, bound to the list and query.
 //!
-//! The three services, each a folder:
-//! - `customers`: `service`, the `CustomerService` handlers; `convert`, proto <-> domain
-//!   mapping, collecting every field violation.
+//! The three services, each a folder; their proto <-> domain mapping, collecting every field
+//! violation, is `crm_api::convert` (shared with `crmctl`):
+//! - `customers`: `service`, the `CustomerService` handlers.
 //! - `access`: `service`, the `AccessService` handlers (management, `WhoAmI`, decisions,
-//!   audit); `convert`, their proto <-> domain mapping; `state`, principals, roles, bindings and
-//!   keys held in memory, reloaded on change; `api_key`, the key format, generation, hashing and
-//!   constant-time comparison.
-//! - `classification`: `service`, the `ClassificationService` handlers; `convert`, proto <->
-//!   domain mapping of classification messages; `state`, the clock, the reporting currency, the
-//!   active policy in memory, batch runs (one at a time, PostgreSQL advisory lock) and the daily
-//!   schedule.
+//!   audit); `state`, principals, roles, bindings and keys held in memory, reloaded on change;
+//!   `api_key`, the key format, generation, hashing and constant-time comparison.
+//! - `classification`: `service`, the `ClassificationService` handlers; `state`, the clock, the
+//!   reporting currency, the active policy in memory, batch runs (one at a time, PostgreSQL
+//!   advisory lock) and the daily schedule.
 //!
 //! `transport`: what every call passes through around its handler.
 //! - `connections`: the accepted connections: a cap, handshake and idle deadlines, and an accept

@@ -6,7 +6,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use crm_api::crm::v1::ErrorReason;
+use crm_api::{convert::classification::MoneyCheck, crm::v1::ErrorReason};
 use crm_domain::{
     access::{AccessError, Denial, api_key_name, binding_name},
     customer::{resource_name, values::CustomerId},
@@ -169,6 +169,29 @@ pub(crate) fn invalid_argument(violations: &Violations) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// INVALID_ARGUMENT for a request with an amount not in the reporting currency (`money`'s
+/// mismatch is set): one `BadRequest` field violation per entry of `violations` (which hold the
+/// currency violation, and any other problem of the request) and an `ErrorInfo` of reason
+/// `CURRENCY_MISMATCH` with metadata `expected_currency` (the reporting currency) and `currency`
+/// (the first other code sent).
+pub(crate) fn currency_mismatch(money: &MoneyCheck<'_>, violations: &Violations) -> Status {
+    let (mut details, message) = bad_request(violations);
+    let metadata = HashMap::from([
+        ("expected_currency".to_owned(), money.currency.to_owned()),
+        ("currency".to_owned(), money.sent.clone().unwrap_or_default()),
+    ]);
+    details.set_error_info(reason_text(ErrorReason::CurrencyMismatch), ERROR_DOMAIN, metadata);
+    let message = if violations.is_empty() {
+        format!(
+            "amounts must be in {}, the deployment's reporting currency",
+            money.currency
+        )
+    } else {
+        message
+    };
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
 /// The status a caller receives for `error`.
 pub(crate) fn to_status(error: CustomerError) -> Status {
     match error {
@@ -297,5 +320,36 @@ pub(crate) fn access_status(error: AccessError) -> Status {
         ),
         AccessError::Unavailable(cause) => storage_unavailable(&cause),
         AccessError::Unexpected(cause) => internal(&cause),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crm_api::{convert::classification::money_from_proto, google::r#type as gtype};
+
+    use super::*;
+
+    #[test]
+    fn a_currency_mismatch_carries_its_error_info_and_every_violation() {
+        let mut v = Violations::new();
+        let mut check = MoneyCheck::new("EUR");
+        for (path, currency) in [("a", "USD"), ("b", "CNY")] {
+            let amount = gtype::Money {
+                currency_code: currency.to_owned(),
+                units: 1,
+                nanos: 0,
+            };
+            money_from_proto(&mut v, path, Some(&amount), &mut check, true);
+        }
+        let status = currency_mismatch(&check, &v);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "CURRENCY_MISMATCH");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata.get("expected_currency").map(String::as_str), Some("EUR"));
+        assert_eq!(info.metadata.get("currency").map(String::as_str), Some("USD"));
+        assert_eq!(details.bad_request().unwrap().field_violations.len(), 2);
     }
 }

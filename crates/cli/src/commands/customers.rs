@@ -2,7 +2,7 @@
 //! subcommand per `crm.v1.CustomerService` RPC (plus the bulk pair).
 
 use clap::{Args, Subcommand, ValueEnum};
-use crm_api::crm::v1 as pb;
+use crm_api::{convert::customers::clearable_paths, crm::v1 as pb};
 use prost_types::FieldMask;
 
 use super::{export, import, resource_name};
@@ -92,32 +92,12 @@ pub struct UpdateArgs {
     #[command(flatten)]
     pub fields: CustomerFields,
     /// Clear a field (repeatable), e.g. `--clear contact.phone --clear tags`.
-    #[arg(long, value_name = "FIELD", value_parser = clap::builder::PossibleValuesParser::new(CLEARABLE_PATHS))]
+    #[arg(long, value_name = "FIELD", value_parser = clap::builder::PossibleValuesParser::new(clearable_paths()))]
     pub clear: Vec<String>,
     /// Only update if the customer's etag is still this one (exit code 5 otherwise).
     #[arg(long)]
     pub etag: Option<String>,
 }
-
-/// The paths `update --clear` accepts: every optional field.
-pub const CLEARABLE_PATHS: &[&str] = &[
-    "contact",
-    "contact.full_name",
-    "contact.job_title",
-    "contact.job_rank",
-    "contact.decision_role",
-    "contact.email",
-    "contact.phone",
-    "industry",
-    "employee_count",
-    "region",
-    "region.subdivision",
-    "region.city",
-    "needs",
-    "owner",
-    "department",
-    "tags",
-];
 
 /// The optional fields of a customer, as flags shared by `create` and `update`.
 #[derive(Debug, Clone, Default, Args)]

@@ -5,9 +5,9 @@
 use std::{fs::File, io::BufWriter, path::PathBuf};
 
 use clap::{Args, ValueEnum};
-use crm_api::crm::v1 as pb;
+use crm_api::{convert::customers::field_paths, crm::v1 as pb};
 
-use super::{customers::for_each_customer, import::FIELD_COLUMNS};
+use super::customers::for_each_customer;
 use crate::{
     client::Clients,
     error::CliError,
@@ -44,7 +44,7 @@ pub struct ExportArgs {
 /// output-only fields it ignores.
 pub fn export_columns() -> Vec<&'static str> {
     let mut columns = vec!["name"];
-    columns.extend_from_slice(FIELD_COLUMNS);
+    columns.extend(field_paths());
     columns.extend_from_slice(&["create_time", "update_time", "etag"]);
     columns
 }

@@ -3,8 +3,9 @@
 //!
 //! Rows are read by a blocking reader task and handed over a bounded channel, so at most a few
 //! times `--concurrency` rows are in memory whatever the file's size. Each row is validated
-//! locally with the domain's own value types (the same rules the server applies) and, if valid,
-//! sent with CreateCustomer; at most `--concurrency` calls are in flight
+//! locally by the conversion the server parses CreateCustomer with
+//! (`crm_api::convert::customers::new_customer`: the same rules, paths and messages) and, if
+//! valid, sent with CreateCustomer; at most `--concurrency` calls are in flight
 //! (`buffer_unordered`). Every row's `request_id` is a UUIDv5 of its canonical content, so a
 //! re-run after an interruption returns the customers created the first time instead of
 //! creating them again. Calls refused for overload (RESOURCE_EXHAUSTED, UNAVAILABLE) are
@@ -18,14 +19,12 @@ use std::{
 };
 
 use clap::{Args, ValueEnum};
-use crm_api::{code_name, crm::v1 as pb};
-use crm_domain::{
-    customer::values::{
-        City, CountryCode, CustomerId, Department, DisplayName, Email, EmployeeCount, Industry, JobTitle, PersonName,
-        Phone, PrincipalName, Subdivision, Tags,
-    },
-    error::Violations,
+use crm_api::{
+    code_name,
+    convert::customers::{OUTPUT_ONLY_PATHS, field_paths, new_customer},
+    crm::v1 as pb,
 };
+use crm_domain::error::Violations;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
@@ -41,29 +40,6 @@ use crate::{
     error::{CliError, field_violations},
     output::{Output, OutputFormat, from_json},
 };
-
-/// The settable fields of a customer as CSV columns, in the order `export` writes them.
-pub const FIELD_COLUMNS: &[&str] = &[
-    "display_name",
-    "kind",
-    "contact.full_name",
-    "contact.job_title",
-    "contact.job_rank",
-    "contact.decision_role",
-    "contact.email",
-    "contact.phone",
-    "industry",
-    "employee_count",
-    "region.country_code",
-    "region.subdivision",
-    "region.city",
-    "needs",
-    "key_account",
-    "churned",
-    "owner",
-    "department",
-    "tags",
-];
 
 /// Shorter column names accepted for some fields.
 const ALIASES: &[(&str, &str)] = &[
@@ -86,10 +62,9 @@ const ALIASES: &[(&str, &str)] = &[
 /// Columns that are read and ignored: output-only fields of an export and the two columns a
 /// rejects file adds, so an export or a corrected rejects file can be imported as it is.
 fn ignored_column(name: &str) -> bool {
-    matches!(
-        name,
-        "line" | "reason" | "create_time" | "update_time" | "delete_time" | "etag"
-    ) || name.starts_with("classification.")
+    matches!(name, "line" | "reason")
+        || OUTPUT_ONLY_PATHS.contains(&name)
+        || name.starts_with("classification.")
         || name.starts_with("activity.")
 }
 
@@ -454,7 +429,7 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<Column>, String> {
             "id" => Column::Id,
             "name" => Column::Name,
             _ if ignored_column(name) => Column::Ignored,
-            _ => match FIELD_COLUMNS.iter().find(|c| **c == name) {
+            _ => match field_paths().find(|c| *c == name) {
                 Some(field) => Column::Field(field),
                 None => {
                     unknown.push(raw.to_owned());
@@ -471,7 +446,7 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<Column>, String> {
         return Err(format!(
             "unknown column(s) {}; the columns are id, {}",
             unknown.join(", "),
-            FIELD_COLUMNS.join(", ")
+            field_paths().collect::<Vec<_>>().join(", ")
         ));
     }
     if !columns.contains(&Column::Field("display_name")) {
@@ -667,52 +642,19 @@ fn finish_request(customer: pb::Customer, customer_id: String) -> Result<pb::Cre
     Ok(request)
 }
 
-/// Every problem of the request the server would report, found with the domain's value types
-/// (the same parsers the server uses), as `field: description`.
+/// Every problem of the request the server would report, found by the conversion the server
+/// parses CreateCustomer with, as `field: description`. A row's columns are the customer's
+/// fields, so a field is named as its column (the request path without `customer.`).
 fn validate(request: &pb::CreateCustomerRequest) -> Vec<String> {
     let mut v = Violations::new();
-    v.check_optional("id", &request.customer_id, CustomerId::parse);
-    let default = pb::Customer::default();
-    let c = request.customer.as_ref().unwrap_or(&default);
-    v.check("display_name", DisplayName::parse(&c.display_name));
-    if c.kind == pb::CustomerKind::Unspecified as i32 {
-        v.add("kind", "is required: organization or individual");
-    }
-    if let Some(contact) = &c.contact {
-        v.check_optional("contact.full_name", &contact.full_name, PersonName::parse);
-        v.check_optional("contact.job_title", &contact.job_title, JobTitle::parse);
-        v.check_optional("contact.email", &contact.email, Email::parse);
-        v.check_optional("contact.phone", &contact.phone, Phone::parse);
-    }
-    v.check_optional("industry", &c.industry, Industry::parse);
-    if let Some(count) = c.employee_count {
-        v.check("employee_count", EmployeeCount::new(i64::from(count)));
-    }
-    if let Some(region) = &c.region {
-        if region.country_code.trim().is_empty() {
-            v.add(
-                "region.country_code",
-                "is required when a region is given (e.g. CN or DE)",
-            );
-        } else {
-            v.check("region.country_code", CountryCode::parse(&region.country_code));
-        }
-        v.check_optional("region.subdivision", &region.subdivision, Subdivision::parse);
-        v.check_optional("region.city", &region.city, City::parse);
-    }
-    if c.needs.contains(&(pb::CustomerNeed::Unspecified as i32)) {
-        v.add("needs", "CUSTOMER_NEED_UNSPECIFIED is not a need");
-    }
-    v.check_optional("owner", &c.owner, PrincipalName::parse);
-    v.check_optional("department", &c.department, Department::parse);
-    if let Err(errors) = Tags::parse(&c.tags) {
-        for (i, e) in errors {
-            v.add(format!("tags[{i}]"), e.0);
-        }
-    }
+    new_customer(&mut v, request);
     v.as_slice()
         .iter()
-        .map(|violation| format!("{}: {}", violation.field, violation.description))
+        .map(|violation| {
+            let field = &violation.field;
+            let column = field.strip_prefix("customer.").unwrap_or(field);
+            format!("{column}: {}", violation.description)
+        })
         .collect()
 }
 

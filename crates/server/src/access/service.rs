@@ -2,7 +2,7 @@
 //! decisions (`CheckPermission`, `BatchCheckPermissions`); and the audit log.
 //!
 //! Each handler takes the authenticated caller and the current access view, parses the request
-//! into domain values (reporting every invalid field at once, see [`crate::access::convert`]),
+//! into domain values (reporting every invalid field at once, see `crm_api::convert::access`),
 //! calls the domain's use case ([`AccessAdmin`]), which decides who may do it (permission before
 //! existence, AIP-211), the self-lockout, built-in-role and self-service rules, and maps the
 //! result or the [`AccessError`] back ([`access_status`], one exhaustive match). No access rule
@@ -21,13 +21,24 @@ use std::{
     sync::Arc,
 };
 
-use crm_api::crm::v1::{
-    self as pb, ErrorReason, access_service_server::AccessService as AccessApi, check_permission_result,
+use crm_api::{
+    convert::{
+        ProtoEnum as _,
+        access::{
+            api_key_id, api_key_to_proto, audit_cursor_text, audit_event_to_proto, binding_id, binding_to_proto,
+            ceil_micros, decision_to_proto, expire_time, new_binding, new_principal, new_role, parse_api_key_name,
+            parse_audit_cursor, parse_binding_name, principal_changes, principal_name, principal_to_proto,
+            role_changes, role_name, role_to_proto,
+        },
+        customers::customer_name,
+        time_from_proto,
+    },
+    crm::v1::{self as pb, ErrorReason, access_service_server::AccessService as AccessApi, check_permission_result},
 };
 use crm_domain::{
     access::{
         AccessAdmin, AccessError, AuditEvent, AuditOutcome, AuditQuery, BindingId, CustomerFacts, Decision, Denial,
-        Permission,
+        Permission, PrincipalChange, RoleChange, api_key_name, api_keys_of, binding_name,
     },
     caller::Caller,
     clock::Clock,
@@ -46,16 +57,8 @@ use tonic_types::StatusExt as _;
 
 use crate::{
     access::api_key,
-    access::convert::{
-        PrincipalChange, RoleChange, api_key_id, api_key_name, api_key_to_proto, api_keys_of, audit_cursor_text,
-        audit_event_to_proto, binding_id, binding_name, binding_to_proto, ceil_micros, decision_to_proto, expire_time,
-        limits_to_proto, new_binding, new_principal, new_role, parse_api_key_name, parse_audit_cursor,
-        parse_binding_name, principal_changes, principal_name, principal_to_proto, role_changes, role_name,
-        role_to_proto, scope_to_proto, time_from_proto,
-    },
     access::state::{AccessState, AccessView},
     audit::AuditLog,
-    customers::convert::customer_name,
     page_token::{List, PageQuery, PageTokens},
     status::{access_status, denied, internal, invalid_argument, to_status, with_info},
     transport::caller::{caller_of, unauthenticated},
@@ -658,11 +661,14 @@ impl AccessApi for AccessGrpc {
             .into_iter()
             .map(|(permission, scope)| pb::EffectivePermission {
                 permission: permission.name().to_owned(),
-                scope: scope_to_proto(scope) as i32,
+                scope: scope.to_number(),
             })
             .collect();
         // The limits the authentication layer applied to this very call.
-        let limits = request.extensions().get::<EffectiveLimits>().map(limits_to_proto);
+        let limits = request
+            .extensions()
+            .get::<EffectiveLimits>()
+            .map(EffectiveLimits::to_proto);
         Ok(Response::new(pb::WhoAmIResponse {
             principal: Some(principal_to_proto(principal)),
             api_key: api_key_name(&caller.principal, caller.key_id),

@@ -1,7 +1,6 @@
-//! `crm.v1.ClassificationService`: the handlers ([`service`]), the proto <-> domain mapping
-//! ([`convert`]), and the runtime they share ([`state`]): the active policy in memory, batch runs
-//! and the daily schedule.
+//! `crm.v1.ClassificationService`: the handlers ([`service`]) and the runtime they share
+//! ([`state`]): the active policy in memory, batch runs and the daily schedule. The proto <->
+//! domain mapping is `crm_api::convert::classification`.
 
-pub(crate) mod convert;
 pub(crate) mod service;
 pub(crate) mod state;

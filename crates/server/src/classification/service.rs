@@ -8,7 +8,19 @@
 use std::{pin::Pin, sync::Arc, time::Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use crm_api::crm::v1::{self as pb, classification_service_server::ClassificationService as ClassificationApi};
+use crm_api::{
+    convert::{
+        classification::{
+            MoneyCheck, PolicyName, channel_from_proto, class_value_from_proto, dimension_from_proto,
+            history_entry_to_proto, interaction_to_proto, money_from_proto, policy_from_proto, policy_version_name,
+            policy_version_to_proto, preview_to_proto, progress_to_proto, purchase_to_proto, segment_count_to_proto,
+            summary_to_proto,
+        },
+        customers::{customer_name, customer_to_proto},
+        time_from_proto,
+    },
+    crm::v1::{self as pb, classification_service_server::ClassificationService as ClassificationApi},
+};
 use crm_domain::{
     access::Authorizer,
     caller::Caller,
@@ -26,20 +38,12 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    access::convert::time_from_proto,
     access::state::{AccessState, AccessView},
     audit::AuditLog,
-    classification::convert::{
-        MoneyCheck, PolicyName, channel_from_proto, class_value_from_proto, dimension_from_proto,
-        history_entry_to_proto, interaction_to_proto, money_from_proto, policy_from_proto, policy_version_name,
-        policy_version_to_proto, preview_to_proto, progress_to_proto, purchase_to_proto, segment_count_to_proto,
-        summary_to_proto,
-    },
     classification::state::ClassificationState,
-    customers::convert::{customer_name, customer_to_proto},
     customers::service::{ensure_valid, finish},
     page_token::{List, PageQuery, PageTokens},
-    status::{to_status, with_info},
+    status::{currency_mismatch, to_status, with_info},
     transport::caller::caller_of,
 };
 
@@ -92,7 +96,7 @@ fn page_size(v: &mut Violations, raw: i32) -> u32 {
         .map_or(PageSize::DEFAULT, PageSize::get)
 }
 
-/// Parses the timestamp at `path` (see `access::convert::time_from_proto` for what is valid),
+/// Parses the timestamp at `path` (see `crm_api::convert::time_from_proto` for what is valid),
 /// truncated to whole microseconds as stored; a violation when it is `required` and absent.
 fn time_of(
     v: &mut Violations,
@@ -175,7 +179,7 @@ impl ClassificationApi for ClassificationGrpc {
             v.add("occur_time", "must not be more than 5 minutes in the future");
         }
         if money.mismatch && !v.is_empty() {
-            return Err(money.status(&v));
+            return Err(currency_mismatch(&money, &v));
         }
         ensure_valid(v)?;
         let (Some(customer), Some(order_ref), Some(amount), Some(occurred_at)) =
@@ -381,7 +385,7 @@ impl ClassificationApi for ClassificationGrpc {
             TextRule::prose(MAX_DESCRIPTION_CHARS).parse(&req.description),
         );
         if money.mismatch {
-            return Err(money.status(&v));
+            return Err(currency_mismatch(&money, &v));
         }
         ensure_valid(v)?;
         let (Some(policy), Some(description)) = (policy, description) else {
@@ -490,7 +494,7 @@ impl ClassificationApi for ClassificationGrpc {
             }
         };
         if money.mismatch {
-            return Err(money.status(&v));
+            return Err(currency_mismatch(&money, &v));
         }
         ensure_valid(v)?;
         let candidate = candidate.ok_or_else(|| Status::internal("validated fields missing"))?;

@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use crm_api::convert::classification::Reporting;
 use crm_domain::{
     classification::{
         ClassificationPolicy, ClassificationService, Classifier, HistorySource, PolicyVersion, ReclassifyProgress,
@@ -24,15 +25,6 @@ use crate::metrics::Metrics;
 
 /// The classification use cases over the SQL repositories.
 pub(crate) type Classifications = ClassificationService<SqlCustomerRepository, SqlClassificationRepository>;
-
-/// What a customer's money and window are shown in.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Reporting<'a> {
-    /// The reporting currency.
-    pub(crate) currency: &'a str,
-    /// The active policy's window, in days.
-    pub(crate) window_days: u32,
-}
 
 /// See the module documentation.
 #[derive(Debug)]

@@ -1,5 +1,4 @@
-//! `crm.v1.CustomerService`: the handlers ([`service`]) and the proto <-> domain mapping of
-//! customers ([`convert`]).
+//! `crm.v1.CustomerService`: the handlers ([`service`]); the proto <-> domain mapping of
+//! customers is `crm_api::convert::customers`, shared with `crmctl`.
 
-pub(crate) mod convert;
 pub(crate) mod service;

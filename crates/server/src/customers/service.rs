@@ -6,13 +6,16 @@
 
 use std::sync::Arc;
 
-use crm_api::crm::v1::{self as pb, customer_service_server::CustomerService as CustomerApi};
+use crm_api::{
+    convert::customers::{changes, customer_name, customer_to_proto, new_customer},
+    crm::v1::{self as pb, customer_service_server::CustomerService as CustomerApi},
+};
 use crm_domain::{
     access::Authorizer,
     access::ListScope,
     caller::Caller,
     classification::Classifier,
-    customer::{Customer, NewCustomer, RequestId, resource_name, service::CustomerService, values::CustomerId},
+    customer::{Customer, resource_name, service::CustomerService, values::CustomerId},
     error::{CustomerError, Violations},
     filter::Filter,
     listing::{ListQuery, OrderBy, PageSize},
@@ -24,7 +27,6 @@ use crate::{
     access::state::{AccessState, AccessView},
     audit::AuditLog,
     classification::state::ClassificationState,
-    customers::convert::{changes, customer_name, customer_to_proto, profile},
     page_token::{List, PageQuery, PageTokens, customer_cursor_text, parse_customer_cursor},
     status::{invalid_argument, to_status},
     transport::{caller::caller_of, consistency::read_at},
@@ -133,24 +135,8 @@ impl CustomerApi for CustomerGrpc {
         let auth = Authorizer::new(&view.snapshot, &caller.principal, self.classification.now());
         let req = request.into_inner();
         let mut v = Violations::new();
-        let id = v.check_optional("customer_id", &req.customer_id, CustomerId::parse);
-        let request_id = v.check_optional("request_id", &req.request_id, RequestId::parse);
-        let profile = match &req.customer {
-            Some(customer) => profile(&mut v, "customer", customer),
-            None => {
-                v.add("customer", "is required");
-                None
-            }
-        };
-        let new = v
-            .finish(|| {
-                Some(NewCustomer {
-                    id,
-                    profile: profile?,
-                    request_id,
-                })
-            })
-            .map_err(to_status)?;
+        let new = new_customer(&mut v, &req);
+        let new = v.finish(|| new).map_err(to_status)?;
         let resource = new.id.as_ref().map_or_else(|| "customers".to_owned(), resource_name);
         let policy = self.classification.policy();
         let classifier = Classifier {

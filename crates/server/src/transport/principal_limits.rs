@@ -40,6 +40,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use crm_api::{convert::ProtoEnum as _, crm::v1 as pb, proto_enum};
 use crm_domain::{
     access::{AccessSnapshot, RoleName},
     customer::values::PrincipalName,
@@ -255,6 +256,25 @@ pub(crate) struct EffectiveLimits {
     pub(crate) max_concurrent_origin: Origin,
     pub(crate) rate: Rate,
     pub(crate) rate_origin: Origin,
+}
+
+proto_enum!(LimitSource => LimitSource {
+    Default = Default,
+    Role = Role,
+    Principal = Principal,
+});
+
+impl EffectiveLimits {
+    /// The limits a caller is held to, with where each was set, as `WhoAmI` shows them.
+    pub(crate) fn to_proto(&self) -> pb::CallerLimits {
+        pb::CallerLimits {
+            max_concurrent: self.max_concurrent,
+            max_concurrent_source: self.max_concurrent_origin.source().to_number(),
+            rate_per_second: self.rate.per_second(),
+            rate_burst: self.rate.burst(),
+            rate_source: self.rate_origin.source().to_number(),
+        }
+    }
 }
 
 impl PrincipalLimitSettings {

@@ -1,30 +1,26 @@
 //! Proto messages of `crm.v1.AccessService` to domain values and back: principals, roles, role
-//! bindings, API keys, audit events, decision reasons, resource names, timestamps and the audit
-//! log's page cursors.
+//! bindings, API keys, audit events, decision reasons, resource names, expiries and the audit log's
+//! page cursors.
 //!
 //! Everything here is a pure function. Parsing collects every invalid field in a [`Violations`]
 //! under its path as written in the request (e.g. `role.permissions[2]`), so a caller learns about
 //! all of them at once; violation texts never repeat the rejected value.
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
-use crm_api::crm::v1 as pb;
 use crm_domain::{
     access::{
-        ApiKeyId, ApiKeyRecord, AuditCursor, AuditEvent, AuditEventId, AuditOutcome, BindingId, Decision, GradeSet,
-        Permission, PermissionSet, Principal, PrincipalDisplayName, PrincipalKind, Reason, Role, RoleBinding, RoleName,
-        RoleTitle, Scope, StaffLevel,
+        API_KEYS, ApiKeyId, ApiKeyRecord, AuditCursor, AuditEvent, AuditEventId, AuditOutcome, BindingId, Decision,
+        GradeSet, Permission, PermissionSet, Principal, PrincipalChange, PrincipalDisplayName, PrincipalKind,
+        ROLE_BINDINGS, Reason, Role, RoleBinding, RoleChange, RoleName, RoleTitle, Scope, StaffLevel, api_key_name,
+        binding_name,
     },
+    classification::Grade,
     customer::values::{Department, InvalidValue, PrincipalName},
     error::Violations,
 };
 
-use crm_domain::access::{API_KEYS, ROLE_BINDINGS};
-pub(crate) use crm_domain::access::{PrincipalChange, RoleChange, api_key_name, api_keys_of, binding_name};
-
-use crate::{
-    customers::convert::timestamp,
-    transport::principal_limits::{EffectiveLimits, LimitSource},
-};
+use super::{ProtoEnum, enum_required, time_from_proto, timestamp};
+use crate::{crm::v1 as pb, proto_enum};
 
 // ---------------------------------------------------------------------------------------------
 // Resource names
@@ -37,14 +33,14 @@ const AUDIT_EVENTS: &str = "auditEvents/";
 ///
 /// # Errors
 /// [`InvalidValue`] for another collection or an id that is not a UUID.
-pub(crate) fn parse_binding_name(raw: &str) -> Result<BindingId, InvalidValue> {
+pub fn parse_binding_name(raw: &str) -> Result<BindingId, InvalidValue> {
     raw.strip_prefix(ROLE_BINDINGS)
         .and_then(|id| BindingId::parse(id).ok())
         .ok_or_else(|| InvalidValue("must be a role binding resource name `roleBindings/{uuid}`".to_owned()))
 }
 
 /// Parses a required role binding name (`roleBindings/{uuid}`) at `path`.
-pub(crate) fn binding_id(v: &mut Violations, path: &str, raw: &str) -> Option<BindingId> {
+pub fn binding_id(v: &mut Violations, path: &str, raw: &str) -> Option<BindingId> {
     if raw.is_empty() {
         v.add(path, "is required: a role binding resource name `roleBindings/{uuid}`");
         return None;
@@ -56,7 +52,7 @@ pub(crate) fn binding_id(v: &mut Violations, path: &str, raw: &str) -> Option<Bi
 ///
 /// # Errors
 /// [`InvalidValue`] when the principal part or the key id is malformed.
-pub(crate) fn parse_api_key_name(raw: &str) -> Result<(PrincipalName, ApiKeyId), InvalidValue> {
+pub fn parse_api_key_name(raw: &str) -> Result<(PrincipalName, ApiKeyId), InvalidValue> {
     let invalid = || InvalidValue("must be an API key resource name `principals/{id}/apiKeys/{uuid}`".to_owned());
     let (principal, id) = raw.split_once(API_KEYS).ok_or_else(invalid)?;
     let principal = PrincipalName::parse(principal).map_err(|_| invalid())?;
@@ -66,7 +62,7 @@ pub(crate) fn parse_api_key_name(raw: &str) -> Result<(PrincipalName, ApiKeyId),
 
 /// Parses a required API key name (`principals/{id}/apiKeys/{uuid}`) at `path` into its
 /// principal and key id.
-pub(crate) fn api_key_id(v: &mut Violations, path: &str, raw: &str) -> Option<(PrincipalName, ApiKeyId)> {
+pub fn api_key_id(v: &mut Violations, path: &str, raw: &str) -> Option<(PrincipalName, ApiKeyId)> {
     if raw.is_empty() {
         v.add(
             path,
@@ -78,12 +74,12 @@ pub(crate) fn api_key_id(v: &mut Violations, path: &str, raw: &str) -> Option<(P
 }
 
 /// The resource name of an audit event, `auditEvents/{uuid}`.
-pub(crate) fn audit_event_name(id: AuditEventId) -> String {
+pub fn audit_event_name(id: AuditEventId) -> String {
     format!("{AUDIT_EVENTS}{id}")
 }
 
 /// Parses a required principal name (`principals/{id}`) at `path`.
-pub(crate) fn principal_name(v: &mut Violations, path: &str, raw: &str) -> Option<PrincipalName> {
+pub fn principal_name(v: &mut Violations, path: &str, raw: &str) -> Option<PrincipalName> {
     if raw.is_empty() {
         v.add(path, "is required: a principal resource name `principals/{id}`");
         return None;
@@ -92,7 +88,7 @@ pub(crate) fn principal_name(v: &mut Violations, path: &str, raw: &str) -> Optio
 }
 
 /// Parses a required role name (`roles/{id}`) at `path`.
-pub(crate) fn role_name(v: &mut Violations, path: &str, raw: &str) -> Option<RoleName> {
+pub fn role_name(v: &mut Violations, path: &str, raw: &str) -> Option<RoleName> {
     if raw.is_empty() {
         v.add(path, "is required: a role resource name `roles/{id}`");
         return None;
@@ -104,32 +100,10 @@ pub(crate) fn role_name(v: &mut Violations, path: &str, raw: &str) -> Option<Rol
 // Timestamps
 // ---------------------------------------------------------------------------------------------
 
-/// The smallest `seconds` a `google.protobuf.Timestamp` may hold (0001-01-01T00:00:00Z).
-const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
-/// The largest `seconds` a `google.protobuf.Timestamp` may hold (9999-12-31T23:59:59Z).
-const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
-
-/// Parses a timestamp at `path`, exactly (to the nanosecond).
-pub(crate) fn time_from_proto(v: &mut Violations, path: &str, raw: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    let in_range = (MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&raw.seconds)
-        && (0..1_000_000_000).contains(&raw.nanos);
-    let time = u32::try_from(raw.nanos)
-        .ok()
-        .filter(|_| in_range)
-        .and_then(|nanos| DateTime::from_timestamp(raw.seconds, nanos));
-    if time.is_none() {
-        v.add(
-            path,
-            "is not a valid timestamp: seconds must lie in years 1 to 9999 and nanos in 0 to 999999999",
-        );
-    }
-    time
-}
-
 /// `time` rounded up to a whole microsecond: the first stored instant (audit times and expiries
 /// are stored in microseconds) at or after `time`, so that `stored >= time` and
 /// `stored >= ceil_micros(time)` agree.
-pub(crate) fn ceil_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+pub fn ceil_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     let down = time.trunc_subsecs(6);
     if down == time {
         down
@@ -140,7 +114,7 @@ pub(crate) fn ceil_micros(time: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Parses an optional expiry at `path`: truncated to whole microseconds (as stored) and
 /// required to lie after `now` (a grant or key that is expired on arrival is a mistake).
-pub(crate) fn expire_time(
+pub fn expire_time(
     v: &mut Violations,
     path: &str,
     raw: Option<&prost_types::Timestamp>,
@@ -158,108 +132,37 @@ pub(crate) fn expire_time(
 // Enums
 // ---------------------------------------------------------------------------------------------
 
-/// The proto form of a principal kind.
-pub(crate) fn principal_kind_to_proto(kind: PrincipalKind) -> pb::PrincipalKind {
-    match kind {
-        PrincipalKind::User => pb::PrincipalKind::User,
-        PrincipalKind::Service => pb::PrincipalKind::Service,
-    }
-}
+proto_enum!(PrincipalKind => PrincipalKind {
+    User = User,
+    Service = Service,
+});
 
-/// Parses a required principal kind: UNSPECIFIED and unknown numbers are rejected.
-///
-/// # Errors
-/// [`InvalidValue`] for `PRINCIPAL_KIND_UNSPECIFIED` or a number the proto does not define.
-pub(crate) fn principal_kind_from_proto(raw: i32) -> Result<PrincipalKind, InvalidValue> {
-    match pb::PrincipalKind::try_from(raw) {
-        Ok(pb::PrincipalKind::User) => Ok(PrincipalKind::User),
-        Ok(pb::PrincipalKind::Service) => Ok(PrincipalKind::Service),
-        Ok(pb::PrincipalKind::Unspecified) => Err(InvalidValue(
-            "is required: PRINCIPAL_KIND_USER or PRINCIPAL_KIND_SERVICE".to_owned(),
-        )),
-        Err(_) => Err(unknown_enum_value(raw)),
-    }
-}
+proto_enum!(StaffLevel => StaffLevel {
+    Senior = Senior,
+    Middle = Middle,
+    Frontline = Frontline,
+});
 
-/// The proto form of an optional staff level (`None`: unspecified).
-pub(crate) fn staff_level_to_proto(level: Option<StaffLevel>) -> pb::StaffLevel {
-    match level {
-        None => pb::StaffLevel::Unspecified,
-        Some(StaffLevel::Senior) => pb::StaffLevel::Senior,
-        Some(StaffLevel::Middle) => pb::StaffLevel::Middle,
-        Some(StaffLevel::Frontline) => pb::StaffLevel::Frontline,
-    }
-}
+proto_enum!(Scope => Scope {
+    All = All,
+    Department = Department,
+    Own = Own,
+});
 
-/// Parses an optional staff level: UNSPECIFIED means not known.
-///
-/// # Errors
-/// [`InvalidValue`] for a number the proto does not define.
-pub(crate) fn staff_level_from_proto(raw: i32) -> Result<Option<StaffLevel>, InvalidValue> {
-    match pb::StaffLevel::try_from(raw) {
-        Ok(pb::StaffLevel::Unspecified) => Ok(None),
-        Ok(pb::StaffLevel::Senior) => Ok(Some(StaffLevel::Senior)),
-        Ok(pb::StaffLevel::Middle) => Ok(Some(StaffLevel::Middle)),
-        Ok(pb::StaffLevel::Frontline) => Ok(Some(StaffLevel::Frontline)),
-        Err(_) => Err(unknown_enum_value(raw)),
-    }
-}
+proto_enum!(AuditOutcome => AuditOutcome {
+    Allowed = Allowed,
+    Denied = Denied,
+    Failed = Failed,
+});
 
-/// The proto form of a scope.
-/// The limits a caller is held to, with where each was set.
-pub(crate) fn limits_to_proto(limits: &EffectiveLimits) -> pb::CallerLimits {
-    pb::CallerLimits {
-        max_concurrent: limits.max_concurrent,
-        max_concurrent_source: limit_source_to_proto(limits.max_concurrent_origin.source()) as i32,
-        rate_per_second: limits.rate.per_second(),
-        rate_burst: limits.rate.burst(),
-        rate_source: limit_source_to_proto(limits.rate_origin.source()) as i32,
-    }
-}
+/// What a missing principal kind is told.
+const PRINCIPAL_KIND_REQUIRED: &str = "is required: PRINCIPAL_KIND_USER or PRINCIPAL_KIND_SERVICE";
 
-fn limit_source_to_proto(source: LimitSource) -> pb::LimitSource {
-    match source {
-        LimitSource::Default => pb::LimitSource::Default,
-        LimitSource::Role => pb::LimitSource::Role,
-        LimitSource::Principal => pb::LimitSource::Principal,
-    }
-}
-
-pub(crate) fn scope_to_proto(scope: Scope) -> pb::Scope {
-    match scope {
-        Scope::All => pb::Scope::All,
-        Scope::Department => pb::Scope::Department,
-        Scope::Own => pb::Scope::Own,
-    }
-}
-
-/// Parses a required scope: UNSPECIFIED and unknown numbers are rejected.
-///
-/// # Errors
-/// [`InvalidValue`] for `SCOPE_UNSPECIFIED` or a number the proto does not define.
-pub(crate) fn scope_from_proto(raw: i32) -> Result<Scope, InvalidValue> {
-    match pb::Scope::try_from(raw) {
-        Ok(pb::Scope::All) => Ok(Scope::All),
-        Ok(pb::Scope::Department) => Ok(Scope::Department),
-        Ok(pb::Scope::Own) => Ok(Scope::Own),
-        Ok(pb::Scope::Unspecified) => Err(InvalidValue(
-            "is required: SCOPE_ALL, SCOPE_DEPARTMENT or SCOPE_OWN".to_owned(),
-        )),
-        Err(_) => Err(unknown_enum_value(raw)),
-    }
-}
-
-/// The proto form of an audit outcome.
-pub(crate) fn outcome_to_proto(outcome: AuditOutcome) -> pb::AuditOutcome {
-    match outcome {
-        AuditOutcome::Allowed => pb::AuditOutcome::Allowed,
-        AuditOutcome::Denied => pb::AuditOutcome::Denied,
-        AuditOutcome::Failed => pb::AuditOutcome::Failed,
-    }
-}
+/// What a missing scope is told.
+const SCOPE_REQUIRED: &str = "is required: SCOPE_ALL, SCOPE_DEPARTMENT or SCOPE_OWN";
 
 /// The proto code of a decision reason.
-pub(crate) fn reason_code_to_proto(reason: &Reason) -> pb::DecisionReasonCode {
+pub fn reason_code_to_proto(reason: &Reason) -> pb::DecisionReasonCode {
     match reason {
         Reason::Granted { .. } => pb::DecisionReasonCode::Granted,
         Reason::PrincipalNotFound => pb::DecisionReasonCode::PrincipalNotFound,
@@ -272,24 +175,19 @@ pub(crate) fn reason_code_to_proto(reason: &Reason) -> pb::DecisionReasonCode {
     }
 }
 
-/// The violation of an enum number the proto does not define.
-fn unknown_enum_value(raw: i32) -> InvalidValue {
-    InvalidValue(format!("unknown enum value {raw}"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Decisions
 // ---------------------------------------------------------------------------------------------
 
 /// The proto form of a decision reason: the code, the binding, role and scope it names (empty /
 /// unspecified when the code names none), and the sentence for people.
-pub(crate) fn decision_reason_to_proto(reason: &Reason) -> pb::DecisionReason {
+pub fn decision_reason_to_proto(reason: &Reason) -> pb::DecisionReason {
     let (role_binding, role, scope) = match reason {
         Reason::Granted { binding, role, scope }
         | Reason::OutOfScope { binding, role, scope }
         | Reason::GradeNotCovered {
             binding, role, scope, ..
-        } => (binding_name(*binding), role.as_str().to_owned(), scope_to_proto(*scope)),
+        } => (binding_name(*binding), role.as_str().to_owned(), scope.to_proto()),
         Reason::BindingExpired { binding, role } => {
             (binding_name(*binding), role.as_str().to_owned(), pb::Scope::Unspecified)
         }
@@ -308,7 +206,7 @@ pub(crate) fn decision_reason_to_proto(reason: &Reason) -> pb::DecisionReason {
 }
 
 /// The proto form of a decision: allowed exactly when its reason is GRANTED.
-pub(crate) fn decision_to_proto(decision: &Decision) -> pb::CheckPermissionResponse {
+pub fn decision_to_proto(decision: &Decision) -> pb::CheckPermissionResponse {
     pb::CheckPermissionResponse {
         allowed: decision.allowed(),
         reason: Some(decision_reason_to_proto(decision.reason())),
@@ -320,24 +218,24 @@ pub(crate) fn decision_to_proto(decision: &Decision) -> pb::CheckPermissionRespo
 // ---------------------------------------------------------------------------------------------
 
 /// The proto form of a principal.
-pub(crate) fn principal_to_proto(principal: &Principal) -> pb::Principal {
+pub fn principal_to_proto(principal: &Principal) -> pb::Principal {
     pb::Principal {
         name: principal.name.as_str().to_owned(),
-        kind: principal_kind_to_proto(principal.kind) as i32,
+        kind: principal.kind.to_number(),
         display_name: principal.display_name.as_str().to_owned(),
         department: principal
             .department
             .as_ref()
             .map(|d| d.as_str().to_owned())
             .unwrap_or_default(),
-        staff_level: staff_level_to_proto(principal.staff_level) as i32,
+        staff_level: StaffLevel::option_to_number(principal.staff_level),
         disabled: principal.disabled,
     }
 }
 
 /// Parses the principal of a CreatePrincipal: its id (`principal_id`) and the settable fields of
 /// `principal` (`name` is ignored).
-pub(crate) fn new_principal(v: &mut Violations, principal_id: &str, raw: Option<&pb::Principal>) -> Option<Principal> {
+pub fn new_principal(v: &mut Violations, principal_id: &str, raw: Option<&pb::Principal>) -> Option<Principal> {
     let name = if principal_id.is_empty() {
         v.add(
             "principal_id",
@@ -347,21 +245,29 @@ pub(crate) fn new_principal(v: &mut Violations, principal_id: &str, raw: Option<
     } else {
         v.check("principal_id", PrincipalName::from_id(principal_id))
     };
-    let Some(raw) = raw else {
+    let Some(pb::Principal {
+        name: _,
+        kind,
+        display_name,
+        department,
+        staff_level,
+        disabled,
+    }) = raw
+    else {
         v.add("principal", "is required: the principal to create");
         return None;
     };
-    let kind = v.check("principal.kind", principal_kind_from_proto(raw.kind));
-    let display_name = v.check("principal.display_name", PrincipalDisplayName::parse(&raw.display_name));
-    let department = v.check_optional("principal.department", &raw.department, Department::parse);
-    let staff_level = v.check("principal.staff_level", staff_level_from_proto(raw.staff_level));
+    let kind = enum_required(v, "principal.kind", *kind, PRINCIPAL_KIND_REQUIRED);
+    let display_name = v.check("principal.display_name", PrincipalDisplayName::parse(display_name));
+    let department = v.check_optional("principal.department", department, Department::parse);
+    let staff_level = v.check("principal.staff_level", StaffLevel::parse_number(*staff_level));
     Some(Principal {
         name: name?,
         kind: kind?,
         display_name: display_name?,
         department,
         staff_level: staff_level?,
-        disabled: raw.disabled,
+        disabled: *disabled,
     })
 }
 
@@ -373,17 +279,25 @@ const PRINCIPAL_FIXED_PATHS: &[&str] = &["name", "kind"];
 
 /// The changes an UpdatePrincipal asks for: the masked fields of `raw`, parsed. `*` names every
 /// updatable field; an empty mask names the updatable fields the request populates (AIP-134).
-pub(crate) fn principal_changes(
+pub fn principal_changes(
     v: &mut Violations,
     raw: &pb::Principal,
     mask: Option<&prost_types::FieldMask>,
 ) -> Vec<PrincipalChange> {
+    let pb::Principal {
+        name: _,
+        kind: _,
+        display_name,
+        department,
+        staff_level,
+        disabled,
+    } = raw;
     let implied = || {
         let populated = [
-            !raw.display_name.is_empty(),
-            !raw.department.is_empty(),
-            raw.staff_level != 0,
-            raw.disabled,
+            !display_name.is_empty(),
+            !department.is_empty(),
+            *staff_level != 0,
+            *disabled,
         ];
         PRINCIPAL_PATHS
             .iter()
@@ -398,17 +312,17 @@ pub(crate) fn principal_changes(
             let at = format!("principal.{path}");
             match path {
                 "display_name" => v
-                    .check(at, PrincipalDisplayName::parse(&raw.display_name))
+                    .check(at, PrincipalDisplayName::parse(display_name))
                     .map(PrincipalChange::DisplayName),
                 "department" => Some(PrincipalChange::Department(v.check_optional(
                     at,
-                    &raw.department,
+                    department,
                     Department::parse,
                 ))),
                 "staff_level" => v
-                    .check(at, staff_level_from_proto(raw.staff_level))
+                    .check(at, StaffLevel::parse_number(*staff_level))
                     .map(PrincipalChange::StaffLevel),
-                "disabled" => Some(PrincipalChange::Disabled(raw.disabled)),
+                "disabled" => Some(PrincipalChange::Disabled(*disabled)),
                 _ => None,
             }
         })
@@ -471,7 +385,7 @@ fn masked_paths(
 // ---------------------------------------------------------------------------------------------
 
 /// The proto form of a role; permissions in the order of the permission list.
-pub(crate) fn role_to_proto(role: &Role) -> pb::Role {
+pub fn role_to_proto(role: &Role) -> pb::Role {
     pb::Role {
         name: role.name.as_str().to_owned(),
         title: role.title.as_str().to_owned(),
@@ -481,7 +395,7 @@ pub(crate) fn role_to_proto(role: &Role) -> pb::Role {
 }
 
 /// Parses a list of permission names at `path[i]`; a name given twice counts once.
-pub(crate) fn permissions(v: &mut Violations, path: &str, raw: &[String]) -> PermissionSet {
+pub fn permissions(v: &mut Violations, path: &str, raw: &[String]) -> PermissionSet {
     raw.iter()
         .enumerate()
         .filter_map(|(i, name)| v.check(format!("{path}[{i}]"), Permission::parse(name)))
@@ -490,7 +404,7 @@ pub(crate) fn permissions(v: &mut Violations, path: &str, raw: &[String]) -> Per
 
 /// Parses the role of a CreateRole: its id (`role_id`) and the settable fields of `role`
 /// (`name` and `built_in` are ignored). The result is never marked built-in.
-pub(crate) fn new_role(v: &mut Violations, role_id: &str, raw: Option<&pb::Role>) -> Option<Role> {
+pub fn new_role(v: &mut Violations, role_id: &str, raw: Option<&pb::Role>) -> Option<Role> {
     let name = if role_id.is_empty() {
         v.add(
             "role_id",
@@ -500,12 +414,18 @@ pub(crate) fn new_role(v: &mut Violations, role_id: &str, raw: Option<&pb::Role>
     } else {
         v.check("role_id", RoleName::from_id(role_id))
     };
-    let Some(raw) = raw else {
+    let Some(pb::Role {
+        name: _,
+        title,
+        permissions: raw_permissions,
+        built_in: _,
+    }) = raw
+    else {
         v.add("role", "is required: the role to create");
         return None;
     };
-    let title = v.check("role.title", RoleTitle::parse(&raw.title));
-    let permissions = permissions(v, "role.permissions", &raw.permissions);
+    let title = v.check("role.title", RoleTitle::parse(title));
+    let permissions = permissions(v, "role.permissions", raw_permissions);
     Some(Role {
         name: name?,
         title: title?,
@@ -522,13 +442,15 @@ const ROLE_FIXED_PATHS: &[&str] = &["name", "built_in"];
 
 /// The changes an UpdateRole asks for: the masked fields of `raw`, parsed. `*` names both
 /// updatable fields; an empty mask names those the request populates (AIP-134).
-pub(crate) fn role_changes(
-    v: &mut Violations,
-    raw: &pb::Role,
-    mask: Option<&prost_types::FieldMask>,
-) -> Vec<RoleChange> {
+pub fn role_changes(v: &mut Violations, raw: &pb::Role, mask: Option<&prost_types::FieldMask>) -> Vec<RoleChange> {
+    let pb::Role {
+        name: _,
+        title,
+        permissions: raw_permissions,
+        built_in: _,
+    } = raw;
     let implied = || {
-        let populated = [!raw.title.is_empty(), !raw.permissions.is_empty()];
+        let populated = [!title.is_empty(), !raw_permissions.is_empty()];
         ROLE_PATHS
             .iter()
             .zip(populated)
@@ -539,13 +461,11 @@ pub(crate) fn role_changes(
     selected
         .into_iter()
         .filter_map(|path| match path {
-            "title" => v
-                .check("role.title", RoleTitle::parse(&raw.title))
-                .map(RoleChange::Title),
+            "title" => v.check("role.title", RoleTitle::parse(title)).map(RoleChange::Title),
             "permissions" => Some(RoleChange::Permissions(permissions(
                 v,
                 "role.permissions",
-                &raw.permissions,
+                raw_permissions,
             ))),
             _ => None,
         })
@@ -557,40 +477,44 @@ pub(crate) fn role_changes(
 // ---------------------------------------------------------------------------------------------
 
 /// The proto form of a role binding.
-pub(crate) fn binding_to_proto(binding: &RoleBinding) -> pb::RoleBinding {
+pub fn binding_to_proto(binding: &RoleBinding) -> pb::RoleBinding {
     pb::RoleBinding {
         name: binding_name(binding.id),
         principal: binding.principal.as_str().to_owned(),
         role: binding.role.as_str().to_owned(),
-        scope: scope_to_proto(binding.scope) as i32,
+        scope: binding.scope.to_number(),
         expire_time: binding.expire_time.map(timestamp),
-        grades: binding
-            .grades
-            .iter()
-            .map(|g| crate::classification::convert::grade_to_proto(g) as i32)
-            .collect(),
+        grades: binding.grades.iter().map(Grade::to_number).collect(),
     }
 }
 
 /// Parses the binding of a CreateRoleBinding (`name` is ignored) and gives it the new id `id`.
 /// An expiry must lie after `now`.
-pub(crate) fn new_binding(
+pub fn new_binding(
     v: &mut Violations,
     raw: Option<&pb::RoleBinding>,
     id: BindingId,
     now: DateTime<Utc>,
 ) -> Option<RoleBinding> {
-    let Some(raw) = raw else {
+    let Some(pb::RoleBinding {
+        name: _,
+        principal,
+        role,
+        scope,
+        expire_time: raw_expire_time,
+        grades: raw_grades,
+    }) = raw
+    else {
         v.add("role_binding", "is required: the role binding to create");
         return None;
     };
-    let principal = principal_name(v, "role_binding.principal", &raw.principal);
-    let role = role_name(v, "role_binding.role", &raw.role);
-    let scope = v.check("role_binding.scope", scope_from_proto(raw.scope));
-    let expire_time = expire_time(v, "role_binding.expire_time", raw.expire_time.as_ref(), now);
+    let principal = principal_name(v, "role_binding.principal", principal);
+    let role = role_name(v, "role_binding.role", role);
+    let scope = enum_required(v, "role_binding.scope", *scope, SCOPE_REQUIRED);
+    let expire_time = expire_time(v, "role_binding.expire_time", raw_expire_time.as_ref(), now);
     let mut grades = GradeSet::empty();
-    for (i, raw) in raw.grades.iter().enumerate() {
-        match crate::classification::convert::grade_from_proto(*raw) {
+    for (i, raw) in raw_grades.iter().enumerate() {
+        match Grade::from_number(*raw) {
             Some(grade) => grades.insert(grade),
             None => v.add(
                 format!("role_binding.grades[{i}]"),
@@ -613,7 +537,7 @@ pub(crate) fn new_binding(
 // ---------------------------------------------------------------------------------------------
 
 /// The proto form of a stored API key: never its secret, nor the secret's hash.
-pub(crate) fn api_key_to_proto(key: &ApiKeyRecord) -> pb::ApiKey {
+pub fn api_key_to_proto(key: &ApiKeyRecord) -> pb::ApiKey {
     pb::ApiKey {
         name: api_key_name(&key.principal, key.id),
         prefix: key.prefix.as_str().to_owned(),
@@ -624,14 +548,14 @@ pub(crate) fn api_key_to_proto(key: &ApiKeyRecord) -> pb::ApiKey {
 }
 
 /// The proto form of an audit event.
-pub(crate) fn audit_event_to_proto(event: &AuditEvent) -> pb::AuditEvent {
+pub fn audit_event_to_proto(event: &AuditEvent) -> pb::AuditEvent {
     pb::AuditEvent {
         name: audit_event_name(event.id),
         time: Some(timestamp(event.time)),
         actor: event.actor.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default(),
         action: event.action.clone(),
         resource: event.resource.clone(),
-        outcome: outcome_to_proto(event.outcome) as i32,
+        outcome: event.outcome.to_number(),
         detail: event.detail.clone(),
     }
 }
@@ -641,7 +565,7 @@ pub(crate) fn audit_event_to_proto(event: &AuditEvent) -> pb::AuditEvent {
 // ---------------------------------------------------------------------------------------------
 
 /// The cursor text of an audit log position: `<time in microseconds>~<event id>`.
-pub(crate) fn audit_cursor_text(cursor: &AuditCursor) -> String {
+pub fn audit_cursor_text(cursor: &AuditCursor) -> String {
     format!("{}~{}", cursor.time.timestamp_micros(), cursor.id)
 }
 
@@ -649,7 +573,7 @@ pub(crate) fn audit_cursor_text(cursor: &AuditCursor) -> String {
 ///
 /// # Errors
 /// [`InvalidValue`] when `raw` is not such a text.
-pub(crate) fn parse_audit_cursor(raw: &str) -> Result<AuditCursor, InvalidValue> {
+pub fn parse_audit_cursor(raw: &str) -> Result<AuditCursor, InvalidValue> {
     let invalid = || InvalidValue("is not an audit log cursor".to_owned());
     let (micros, id) = raw.split_once('~').ok_or_else(invalid)?;
     let time = micros
@@ -664,9 +588,10 @@ pub(crate) fn parse_audit_cursor(raw: &str) -> Result<AuditCursor, InvalidValue>
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use crm_domain::access::{ApiKeyPrefix, BuiltInRole};
+    use crm_domain::access::{ApiKeyPrefix, BuiltInRole, api_keys_of};
 
     use super::*;
+    use crate::convert::{MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS};
 
     fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
         DateTime::from_timestamp(seconds, nanos).unwrap()
@@ -695,34 +620,38 @@ mod tests {
 
     #[test]
     fn enums_round_trip_and_unspecified_is_rejected_where_required() {
+        let mut v = Violations::new();
         for kind in PrincipalKind::ALL {
-            assert_eq!(
-                principal_kind_from_proto(principal_kind_to_proto(kind) as i32),
-                Ok(kind)
-            );
-            assert_eq!(
-                principal_kind_to_proto(kind).as_str_name(),
-                format!("PRINCIPAL_KIND_{kind}")
-            );
+            let parsed = enum_required(&mut v, "kind", kind.to_number(), PRINCIPAL_KIND_REQUIRED);
+            assert_eq!(parsed, Some(kind));
+            assert_eq!(kind.to_proto().as_str_name(), format!("PRINCIPAL_KIND_{kind}"));
         }
-        assert!(principal_kind_from_proto(0).is_err());
-        assert!(principal_kind_from_proto(99).is_err());
         for level in StaffLevel::ALL.map(Some).into_iter().chain([None]) {
-            assert_eq!(staff_level_from_proto(staff_level_to_proto(level) as i32), Ok(level));
+            assert_eq!(StaffLevel::parse_number(StaffLevel::option_to_number(level)), Ok(level));
         }
-        assert_eq!(staff_level_from_proto(0), Ok(None));
-        assert!(staff_level_from_proto(-1).is_err());
         for scope in Scope::ALL {
-            assert_eq!(scope_from_proto(scope_to_proto(scope) as i32), Ok(scope));
-            assert_eq!(scope_to_proto(scope).as_str_name(), format!("SCOPE_{scope}"));
-        }
-        assert!(scope_from_proto(0).is_err());
-        assert!(scope_from_proto(4).is_err());
-        for outcome in AuditOutcome::ALL {
             assert_eq!(
-                outcome_to_proto(outcome).as_str_name(),
-                format!("AUDIT_OUTCOME_{outcome}")
+                enum_required(&mut v, "scope", scope.to_number(), SCOPE_REQUIRED),
+                Some(scope)
             );
+            assert_eq!(scope.to_proto().as_str_name(), format!("SCOPE_{scope}"));
+        }
+        assert!(v.is_empty(), "{v}");
+        assert_eq!(
+            enum_required::<PrincipalKind>(&mut v, "k0", 0, PRINCIPAL_KIND_REQUIRED),
+            None
+        );
+        assert_eq!(
+            enum_required::<PrincipalKind>(&mut v, "k99", 99, PRINCIPAL_KIND_REQUIRED),
+            None
+        );
+        assert_eq!(enum_required::<Scope>(&mut v, "s0", 0, SCOPE_REQUIRED), None);
+        assert_eq!(enum_required::<Scope>(&mut v, "s4", 4, SCOPE_REQUIRED), None);
+        assert_eq!(fields(&v), ["k0", "k99", "s0", "s4"]);
+        assert_eq!(StaffLevel::parse_number(0), Ok(None));
+        assert!(StaffLevel::parse_number(-1).is_err());
+        for outcome in AuditOutcome::ALL {
+            assert_eq!(outcome.to_proto().as_str_name(), format!("AUDIT_OUTCOME_{outcome}"));
         }
     }
 
