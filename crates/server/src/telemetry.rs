@@ -7,8 +7,8 @@
 //! authenticated principal, filled in by the caller layer; never the key) and finally its
 //! `grpc_status` and `latency_ms` (recorded when the call's line is logged or traces are
 //! exported: the log layer formats a recorded field into text at once); it ends with one
-//! "rpc finished" event carrying the code and the latency (see `observe`). With tracing on, the span continues the caller's W3C trace
-//! (`traceparent`).
+//! "rpc finished" event carrying the code and the latency (see `observe`). With tracing on, the
+//! span continues the caller's W3C trace (`traceparent`).
 
 use std::{
     io::IsTerminal,
