@@ -25,8 +25,8 @@ use crm_domain::{
     access::Authorizer,
     caller::Caller,
     classification::{
-        Classifier, HistoryId, HistorySource, InteractionId, NewPurchase, OrderRef, PolicyVersion, PolicyVersionId,
-        Purchase, activity::MAX_NOTE_CHARS, record::ClassOverride,
+        Classifier, HistoryId, HistorySource, Interaction, InteractionId, NewPurchase, OrderRef, PolicyVersion,
+        PolicyVersionId, Purchase, activity::MAX_NOTE_CHARS, record::ClassOverride,
     },
     customer::{resource_name, values::CustomerId},
     error::{CustomerError, Violations},
@@ -64,6 +64,17 @@ pub(crate) struct ClassificationGrpc {
     page_tokens: PageTokens,
 }
 
+/// What a list of one customer's records (purchases, interactions) is asked for.
+struct CustomerPage<'a> {
+    /// Which list, for the page token.
+    list: List,
+    /// The RPC's name, for the audit log.
+    action: &'static str,
+    parent: &'a str,
+    page_size: i32,
+    page_token: &'a str,
+}
+
 impl ClassificationGrpc {
     pub(crate) fn new(
         state: Arc<ClassificationState>,
@@ -77,6 +88,41 @@ impl ClassificationGrpc {
             audit,
             page_tokens,
         }
+    }
+    /// One page of a customer's records, newest first (ListPurchases, ListInteractions): the
+    /// parent, page size and page token checked (every violation at once), `fetch` called as the
+    /// caller with the cursor and one row more than the page, the outcome audited, and the next
+    /// page's token bound to the parent and made from the last row's `(time, id)` key.
+    async fn customer_page<R, T, K>(
+        &self,
+        request: &Request<R>,
+        page: CustomerPage<'_>,
+        parse_id: impl Fn(&str) -> Option<K>,
+        key_of: impl Fn(&T) -> String,
+        fetch: impl AsyncFnOnce(
+            &Authorizer<'_>,
+            &CustomerId,
+            Option<(DateTime<Utc>, K)>,
+            u32,
+        ) -> Result<Vec<T>, CustomerError>,
+    ) -> Result<(Vec<T>, String), Status> {
+        let (caller, view) = self.begin(request)?;
+        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
+        let mut v = Violations::new();
+        let customer = customer_name(&mut v, "parent", page.parent);
+        let size = page_size(&mut v, page.page_size);
+        let paged = PageQuery::new(page.list).param("parent", page.parent);
+        let after = self.page_tokens.after(&mut v, &paged, page.page_token, |key| {
+            let (time, id) = parse_time_key(key)?;
+            Some((time, parse_id(&id)?))
+        });
+        ensure_valid(v)?;
+        let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
+        let result = fetch(&auth, &customer, after, size + 1).await;
+        let resource = resource_name(&customer);
+        let mut rows = finish(&self.audit, &caller, page.action, &resource, false, result).await?;
+        let next_page_token = next_page(&self.page_tokens, &paged, &mut rows, size, key_of);
+        Ok((rows, next_page_token))
     }
 
     fn begin<T>(&self, request: &Request<T>) -> Result<(Caller, Arc<AccessView>), Status> {
@@ -251,29 +297,25 @@ impl ClassificationApi for ClassificationGrpc {
         &self,
         request: Request<pb::ListPurchasesRequest>,
     ) -> Result<Response<pb::ListPurchasesResponse>, Status> {
-        let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
-        let req = request.into_inner();
-        let mut v = Violations::new();
-        let customer = customer_name(&mut v, "parent", &req.parent);
-        let size = page_size(&mut v, req.page_size);
-        let paged = PageQuery::new(List::Purchases).param("parent", req.parent.as_str());
-        let after = self.page_tokens.after(&mut v, &paged, &req.page_token, |key| {
-            let (time, order_ref) = parse_time_key(key)?;
-            Some((time, OrderRef::parse(&order_ref).ok()?))
-        });
-        ensure_valid(v)?;
-        let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
-        let result = self
-            .state
-            .service()
-            .list_purchases(&auth, &customer, after, size + 1)
-            .await;
-        let resource = resource_name(&customer);
-        let mut purchases = finish(&self.audit, &caller, "ListPurchases", &resource, false, result).await?;
-        let next_page_token = next_page(&self.page_tokens, &paged, &mut purchases, size, |p| {
-            time_key(p.occurred_at, p.order_ref.as_str())
-        });
+        let req = request.get_ref();
+        let page = CustomerPage {
+            list: List::Purchases,
+            action: "ListPurchases",
+            parent: &req.parent,
+            page_size: req.page_size,
+            page_token: &req.page_token,
+        };
+        let (purchases, next_page_token) = self
+            .customer_page(
+                &request,
+                page,
+                |order_ref| OrderRef::parse(order_ref).ok(),
+                |p: &Purchase| time_key(p.occurred_at, p.order_ref.as_str()),
+                async |auth, customer, after, limit| {
+                    self.state.service().list_purchases(auth, customer, after, limit).await
+                },
+            )
+            .await?;
         Ok(Response::new(pb::ListPurchasesResponse {
             purchases: purchases
                 .iter()
@@ -287,29 +329,28 @@ impl ClassificationApi for ClassificationGrpc {
         &self,
         request: Request<pb::ListInteractionsRequest>,
     ) -> Result<Response<pb::ListInteractionsResponse>, Status> {
-        let (caller, view) = self.begin(&request)?;
-        let auth = Authorizer::new(&view.snapshot, &caller.principal, self.state.now());
-        let req = request.into_inner();
-        let mut v = Violations::new();
-        let customer = customer_name(&mut v, "parent", &req.parent);
-        let size = page_size(&mut v, req.page_size);
-        let paged = PageQuery::new(List::Interactions).param("parent", req.parent.as_str());
-        let after = self.page_tokens.after(&mut v, &paged, &req.page_token, |key| {
-            let (time, id) = parse_time_key(key)?;
-            Some((time, InteractionId::parse(&id).ok()?))
-        });
-        ensure_valid(v)?;
-        let customer = customer.ok_or_else(|| Status::internal("validated fields missing"))?;
-        let result = self
-            .state
-            .service()
-            .list_interactions(&auth, &customer, after, size + 1)
-            .await;
-        let resource = resource_name(&customer);
-        let mut interactions = finish(&self.audit, &caller, "ListInteractions", &resource, false, result).await?;
-        let next_page_token = next_page(&self.page_tokens, &paged, &mut interactions, size, |i| {
-            time_key(i.occurred_at, &i.id.to_string())
-        });
+        let req = request.get_ref();
+        let page = CustomerPage {
+            list: List::Interactions,
+            action: "ListInteractions",
+            parent: &req.parent,
+            page_size: req.page_size,
+            page_token: &req.page_token,
+        };
+        let (interactions, next_page_token) = self
+            .customer_page(
+                &request,
+                page,
+                |id| InteractionId::parse(id).ok(),
+                |i: &Interaction| time_key(i.occurred_at, &i.id.to_string()),
+                async |auth, customer, after, limit| {
+                    self.state
+                        .service()
+                        .list_interactions(auth, customer, after, limit)
+                        .await
+                },
+            )
+            .await?;
         Ok(Response::new(pb::ListInteractionsResponse {
             interactions: interactions.iter().map(interaction_to_proto).collect(),
             next_page_token,
