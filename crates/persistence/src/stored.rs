@@ -23,7 +23,7 @@ fn corrupt(what: &str, reason: impl std::fmt::Display) -> CustomerError {
 }
 
 /// An RFC 3339 time, as chrono writes it, read by chrono's dedicated RFC 3339 parser: chrono's
-/// own `Deserialize` goes through its general format parser, which was most of the cost of
+/// own `Deserialize` goes through its general format parser, a large part of the cost of
 /// reading a classification (seven times per customer, on every row a Get or List returns).
 fn rfc3339<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
     let text = Cow::<'de, str>::deserialize(deserializer)?;

@@ -152,19 +152,6 @@ pub(crate) struct RpcSpan;
 
 impl<B> MakeSpan<B> for RpcSpan {
     fn make_span(&mut self, request: &http::Request<B>) -> Span {
-        if !exporting() {
-            // Without an exporter the `otel.*` fields would only be formatted into every span's
-            // log text, repeating `method`.
-            return tracing::span!(
-                Level::INFO,
-                "rpc",
-                method = %request.uri().path(),
-                request_id = %crate::transport::request_id::of(request),
-                caller = tracing::field::Empty,
-                grpc_status = tracing::field::Empty,
-                latency_ms = tracing::field::Empty,
-            );
-        }
         let span = tracing::span!(
             Level::INFO,
             "rpc",
@@ -173,11 +160,17 @@ impl<B> MakeSpan<B> for RpcSpan {
             caller = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
-            otel.kind = "server",
-            otel.name = %request.uri().path().trim_start_matches('/'),
+            otel.kind = tracing::field::Empty,
+            otel.name = tracing::field::Empty,
         );
-        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-        let _ = span.set_parent(parent);
+        // Only an exported trace reads the `otel.*` fields; recorded without an exporter they
+        // would only be formatted into every span's log text, repeating `method`.
+        if exporting() {
+            span.record("otel.kind", "server");
+            span.record("otel.name", request.uri().path().trim_start_matches('/'));
+            let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+            let _ = span.set_parent(parent);
+        }
         span
     }
 }
