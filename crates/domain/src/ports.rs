@@ -140,6 +140,45 @@ pub struct WindowSums {
     pub revenue: Money,
 }
 
+/// How a batch re-classification run writes, as [`Pacing::plan`] decides before each part of a
+/// batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WritePlan {
+    /// The most changed customers written by one statement (at least one).
+    pub chunk: usize,
+    /// How many such statements run at once (at least one).
+    pub parallel: usize,
+}
+
+/// How a batch re-classification run shares the machine with the requests being served. The
+/// run asks [`plan`](Pacing::plan) before writing each part of a batch and awaits
+/// [`rest`](Pacing::rest) after it, so that the process it runs in can make it write in small
+/// parts and pause while callers are waiting, and at full speed when nobody is.
+pub trait Pacing: Send + Sync {
+    /// How to write the next part of a batch.
+    fn plan(&self) -> WritePlan;
+
+    /// Returns when the run may write its next part (at once, or after a pause).
+    fn rest(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// [`Pacing`] that never pauses: each batch in one statement, as fast as the store goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FullSpeed;
+
+impl Pacing for FullSpeed {
+    fn plan(&self) -> WritePlan {
+        WritePlan {
+            chunk: usize::MAX,
+            parallel: 1,
+        }
+    }
+
+    fn rest(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+}
+
 /// Where activity, policies, classifications and their history are stored.
 ///
 /// Every method may fail with [`CustomerError::Unexpected`]; other cases are listed per method.

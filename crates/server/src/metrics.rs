@@ -7,7 +7,15 @@
 //! low-cardinality by construction: a method label is one of the methods this server serves,
 //! anything else is `unknown`; a limit label is one of [`Limit`]'s names, never a principal.
 
-use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{extract::State, http::header, response::IntoResponse, routing::get};
 use crm_api::code_name;
@@ -128,6 +136,9 @@ pub(crate) struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<MethodLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
+    /// Requests started since the process began: what a batch run reads to tell whether callers
+    /// are being served (a plain atomic, not exported).
+    calls_started: AtomicU64,
     shed: Counter,
     connections_open: Gauge,
     connections_refused: Counter,
@@ -286,6 +297,7 @@ impl Metrics {
             requests,
             durations,
             in_flight,
+            calls_started: AtomicU64::new(0),
             shed,
             connections_open,
             connections_refused,
@@ -318,6 +330,12 @@ impl Metrics {
     /// A request started.
     pub(crate) fn started(&self) {
         self.in_flight.inc();
+        self.calls_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests have started since the process began.
+    pub(crate) fn calls_started(&self) -> u64 {
+        self.calls_started.load(Ordering::Relaxed)
     }
 
     /// A request that [`started`](Self::started) finished with `code` after `elapsed`.

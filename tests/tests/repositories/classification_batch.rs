@@ -2,24 +2,31 @@
 //! each row still a compare-and-set on its version — a customer written by someone else in
 //! between is neither overwritten nor given history, every other one is written with its
 //! history — and a batch larger than one SQLite statement can hold (bind-parameter limit) is
-//! written whole. Also the window sums: they saturate instead of overflowing the database.
+//! written whole. A whole run paced into small parts, several statements at once and a pause
+//! after each, writes exactly what a run at full speed writes. Also the window sums: they
+//! saturate instead of overflowing the database.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crm_domain::{
     classification::{
-        ClassificationPolicy, Classifier, HistorySource, Money, OrderRef, PolicyVersion, PolicyVersionId, Purchase,
+        BATCH_SIZE, ClassificationPolicy, ClassificationService, Classifier, HistorySource, Money, OrderRef,
+        PolicyVersion, PolicyVersionId, Purchase,
     },
     customer::{
-        Contact, Customer, CustomerProfile,
+        Contact, Customer, CustomerProfile, Version,
         values::{CustomerId, CustomerKind, DisplayName, Needs, PrincipalName, Tags},
     },
-    ports::{ClassificationRepository, CustomerRepository, HistoryQuery},
+    ports::{ClassificationRepository, CustomerRepository, FullSpeed, HistoryQuery, Pacing, WritePlan},
 };
 use crm_persistence::{SqlClassificationRepository, SqlCustomerRepository};
 
 use crate::support::{Backend, migrated, on_both_backends};
 
-on_both_backends!(a_batch_write_skips_customers_written_meanwhile, window_sums_saturate);
+on_both_backends!(
+    a_batch_write_skips_customers_written_meanwhile,
+    a_paced_run_writes_what_a_full_speed_run_writes,
+    window_sums_saturate
+);
 
 /// More customers than one SQLite UPDATE (32,766 parameters at 17 per row: 1,927 rows) or one
 /// history INSERT (9 per row: 3,640 rows, while each customer gets 6) can hold.
@@ -148,6 +155,100 @@ async fn a_batch_write_skips_customers_written_meanwhile(backend: Backend) {
     assert_eq!(again.len(), CUSTOMERS);
     // An empty batch is nothing to do.
     assert!(store.write_classifications(&[], &[]).await.unwrap().is_empty());
+}
+
+/// Pacing that writes [`SmallParts::CHUNK`] customers per statement, [`SmallParts::PARALLEL`]
+/// statements at once, and counts the pauses it was asked for.
+#[derive(Default)]
+struct SmallParts {
+    rests: std::sync::atomic::AtomicUsize,
+}
+
+impl SmallParts {
+    const CHUNK: usize = 7;
+    const PARALLEL: usize = 3;
+}
+
+impl Pacing for SmallParts {
+    fn plan(&self) -> WritePlan {
+        WritePlan {
+            chunk: Self::CHUNK,
+            parallel: Self::PARALLEL,
+        }
+    }
+
+    async fn rest(&self) {
+        self.rests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Customers for a whole run: more than two batches, the last one partial.
+const RUN_CUSTOMERS: usize = 2 * BATCH_SIZE as usize + 123;
+
+async fn a_paced_run_writes_what_a_full_speed_run_writes(backend: Backend) {
+    let policy = policy();
+    let classifier = Classifier {
+        policy: &policy,
+        now: now(),
+    };
+    let mut runs = Vec::new();
+    for paced in [false, true] {
+        let Some((_database, db)) = migrated(backend).await else {
+            return;
+        };
+        let customers = SqlCustomerRepository::new(db.clone());
+        for c in (0..RUN_CUSTOMERS).map(customer) {
+            customers.insert(&c, None, &[]).await.unwrap();
+        }
+        let service = ClassificationService::new(customers.clone(), SqlClassificationRepository::new(db.clone()));
+        let pacing = SmallParts::default();
+        let report = if paced {
+            service
+                .reclassify(&classifier, HistorySource::Schedule, None, &pacing, |_| {})
+                .await
+        } else {
+            service
+                .reclassify(&classifier, HistorySource::Schedule, None, &FullSpeed, |_| {})
+                .await
+        }
+        .unwrap();
+        if paced {
+            // One pause per part of CHUNK × PARALLEL customers, batch by batch.
+            let parts_per_batch = (BATCH_SIZE as usize).div_ceil(SmallParts::CHUNK * SmallParts::PARALLEL);
+            let last = (RUN_CUSTOMERS % BATCH_SIZE as usize).div_ceil(SmallParts::CHUNK * SmallParts::PARALLEL);
+            assert_eq!(
+                pacing.rests.load(std::sync::atomic::Ordering::Relaxed),
+                2 * parts_per_batch + last
+            );
+        }
+        let store = service.store();
+        let live = store
+            .scan_live(None, u32::try_from(RUN_CUSTOMERS + 1).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(live.len(), RUN_CUSTOMERS);
+        let unwritten = live
+            .iter()
+            .filter(|c| c.classification.is_none() || c.version != Version::FIRST.next())
+            .count();
+        assert_eq!(unwritten, 0, "every customer written once (paced: {paced})");
+        let history = store
+            .list_history(&HistoryQuery::default(), u32::try_from(RUN_CUSTOMERS * 6 + 1).unwrap())
+            .await
+            .unwrap()
+            .len();
+        runs.push((report.counters, history));
+    }
+    let [(full, full_history), (paced, paced_history)] = runs.as_slice() else {
+        unreachable!("two runs")
+    };
+    assert_eq!(full.processed, RUN_CUSTOMERS as u64);
+    assert_eq!(full.changed, RUN_CUSTOMERS as u64);
+    assert_eq!(full.history_entries, (RUN_CUSTOMERS * 6) as u64);
+    assert_eq!(*full_history, RUN_CUSTOMERS * 6);
+    assert_eq!(paced, full, "the same counters paced and at full speed");
+    assert_eq!(paced_history, full_history);
 }
 
 async fn window_sums_saturate(backend: Backend) {

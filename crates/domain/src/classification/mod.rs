@@ -18,7 +18,7 @@ pub use record::{
     Rfm, plan_for,
 };
 pub use service::{
-    ClassificationService, Classifier, MAX_REPORTED_CUSTOMERS, NewPurchase, PolicyPreview, PreviewSample,
+    BATCH_SIZE, ClassificationService, Classifier, MAX_REPORTED_CUSTOMERS, NewPurchase, PolicyPreview, PreviewSample,
     ReclassifyProgress, ReclassifyReport, RecordedPurchase,
 };
 

@@ -20,9 +20,9 @@ use super::{
 };
 use crate::{
     access::{Authorizer, CustomerFacts, Permission},
-    customer::{Customer, values::CustomerId},
+    customer::{Customer, Version, values::CustomerId},
     error::CustomerError,
-    ports::{ClassificationRepository, CustomerRepository, HistoryQuery, PurchaseWrite, SegmentCount},
+    ports::{ClassificationRepository, CustomerRepository, HistoryQuery, Pacing, PurchaseWrite, SegmentCount},
 };
 
 /// The active policy and the time, for one request or one batch run.
@@ -182,34 +182,6 @@ fn yield_now() -> impl std::future::Future<Output = ()> {
             std::task::Poll::Pending
         }
     })
-}
-
-/// Runs `a` and `b` concurrently (in the calling task) until both are done.
-async fn both<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
-    use std::task::Poll;
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut done_a, mut done_b) = (None, None);
-    std::future::poll_fn(move |cx| {
-        if done_a.is_none()
-            && let Poll::Ready(out) = a.as_mut().poll(cx)
-        {
-            done_a = Some(out);
-        }
-        if done_b.is_none()
-            && let Poll::Ready(out) = b.as_mut().poll(cx)
-        {
-            done_b = Some(out);
-        }
-        match (done_a.take(), done_b.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                done_a = a;
-                done_b = b;
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
 
 /// The classification use cases.
@@ -754,9 +726,11 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
 
     /// Re-classifies every non-deleted customer under `classifier`, in batches of
     /// [`BATCH_SIZE`]: window sums are recomputed (purchases age out of the window), and only
-    /// customers whose aggregates or classification changed are written, each batch at once
+    /// customers whose aggregates or classification changed are written
     /// ([`ClassificationRepository::write_classifications`]) while the next batch is read.
-    /// Interrupting it leaves every finished batch written; running it again
+    /// `pacing` says how: before each part of a batch, how many customers per statement and how
+    /// many statements at once; after it, when to go on (see [`Pacing`]).
+    /// Interrupting it leaves every finished part written; running it again
     /// writes only what is still out of date. A customer written concurrently is re-read and
     /// re-done. History rows get [`HistorySource::PolicyChange`] for customers last classified
     /// under another policy version, else `schedule_source`.
@@ -769,12 +743,13 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     /// [`MAX_REPORTED_CUSTOMERS`] by id. No single customer's data stops a run.
     ///
     /// # Errors
-    /// `Unexpected` when the store fails; batches written before stay written.
+    /// `Unexpected` when the store fails; parts written before stay written.
     pub async fn reclassify(
         &self,
         classifier: &Classifier<'_>,
         schedule_source: HistorySource,
         actor: Option<&crate::customer::values::PrincipalName>,
+        pacing: &impl Pacing,
         mut progress: impl FnMut(ReclassifyProgress) + Send,
     ) -> Result<ReclassifyReport, CustomerError> {
         let mut counters = ReclassifyProgress {
@@ -786,8 +761,7 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         while let Some((last, _)) = batch.last() {
             let after = last.id.clone();
             counters.processed += batch.len() as u64;
-            let mut writes = Vec::new();
-            let mut history = Vec::new();
+            let mut changed = Changed::default();
             for (i, (current, stored_activity)) in batch.into_iter().enumerate() {
                 if i % YIELD_EVERY == YIELD_EVERY - 1 {
                     // Let the requests that share this thread run between customers.
@@ -802,30 +776,13 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
                 if let Some((next, entries)) = self.redo(classifier, &current, stored_activity, schedule_source, actor)
                 {
                     counters.overrides_lapsed += lapsed(&entries);
-                    history.extend(entries);
-                    writes.push((next, current.version));
+                    changed.push(next, current.version, entries);
                 }
             }
             // The next batch is read while this one is written (they share no customer).
-            let write = async {
-                if writes.is_empty() {
-                    return Ok(());
-                }
-                let conflicted = self.store.write_classifications(&writes, &history).await?;
-                let written = writes.len() - conflicted.len();
-                counters.changed += written as u64;
-                counters.history_entries += history.iter().filter(|h| !conflicted.contains(&h.customer)).count() as u64;
-                for id in conflicted {
-                    if self
-                        .redo_one(classifier, &id, schedule_source, actor, &mut counters)
-                        .await?
-                    {
-                        counters.changed += 1;
-                    }
-                }
-                Ok::<(), CustomerError>(())
-            };
-            let (next, written) = both(self.customers_with_window(classifier, Some(&after)), write).await;
+            let write = self.write_changed(classifier, schedule_source, actor, pacing, &changed, &mut counters);
+            let (next, written) =
+                futures::future::join(self.customers_with_window(classifier, Some(&after)), write).await;
             written?;
             batch = next?;
             progress(counters);
@@ -834,6 +791,50 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
             counters,
             revenue_out_of_range: out_of_range,
         })
+    }
+
+    /// Writes the changed customers of one batch in the parts `pacing` plans, then re-does
+    /// those a concurrent write changed meanwhile.
+    async fn write_changed(
+        &self,
+        classifier: &Classifier<'_>,
+        schedule_source: HistorySource,
+        actor: Option<&crate::customer::values::PrincipalName>,
+        pacing: &impl Pacing,
+        changed: &Changed,
+        counters: &mut ReclassifyProgress,
+    ) -> Result<(), CustomerError> {
+        let mut start = 0;
+        while start < changed.writes.len() {
+            let plan = pacing.plan();
+            let chunk = plan.chunk.max(1);
+            let end = start
+                .saturating_add(chunk.saturating_mul(plan.parallel.max(1)))
+                .min(changed.writes.len());
+            let parts = (start..end).step_by(chunk).map(|from| {
+                let to = from.saturating_add(chunk).min(end);
+                let (writes, history) = changed.part(from, to);
+                async move {
+                    let conflicted = self.store.write_classifications(writes, history).await?;
+                    Ok::<_, CustomerError>((writes.len(), history, conflicted))
+                }
+            });
+            let mut conflicted = Vec::new();
+            for done in futures::future::join_all(parts).await {
+                let (writes, history, lost) = done?;
+                counters.changed += (writes - lost.len()) as u64;
+                counters.history_entries += history.iter().filter(|h| !lost.contains(&h.customer)).count() as u64;
+                conflicted.extend(lost);
+            }
+            for id in conflicted {
+                if self.redo_one(classifier, &id, schedule_source, actor, counters).await? {
+                    counters.changed += 1;
+                }
+            }
+            start = end;
+            pacing.rest().await;
+        }
+        Ok(())
     }
 
     /// `current` (window sums refreshed; `stored_activity` is what its row holds)
@@ -924,6 +925,32 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
     ) -> Result<Vec<SegmentCount>, CustomerError> {
         let scope = auth.list_scope(None)?;
         self.store.segment_counts(&scope, by_department).await
+    }
+}
+
+/// The customers of one batch that changed, with their history entries in the same order.
+#[derive(Default)]
+struct Changed {
+    /// Each changed customer with the version it was read at.
+    writes: Vec<(Customer, Version)>,
+    /// Every history entry, customer after customer.
+    history: Vec<HistoryEntry>,
+    /// Where the history of `writes[i]` ends in `history`.
+    history_ends: Vec<usize>,
+}
+
+impl Changed {
+    fn push(&mut self, customer: Customer, read_at: Version, history: Vec<HistoryEntry>) {
+        self.writes.push((customer, read_at));
+        self.history.extend(history);
+        self.history_ends.push(self.history.len());
+    }
+
+    /// The customers `from..to` and their history.
+    fn part(&self, from: usize, to: usize) -> (&[(Customer, Version)], &[HistoryEntry]) {
+        let history_start = if from == 0 { 0 } else { self.history_ends[from - 1] };
+        let history_end = if to == 0 { 0 } else { self.history_ends[to - 1] };
+        (&self.writes[from..to], &self.history[history_start..history_end])
     }
 }
 

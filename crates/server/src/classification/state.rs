@@ -21,7 +21,7 @@ use crm_domain::{
 };
 use crm_persistence::{Database, ReclassificationLock, SqlClassificationRepository, SqlCustomerRepository};
 
-use crate::metrics::Metrics;
+use crate::{classification::pacing::GiveWay, metrics::Metrics};
 
 /// The classification use cases over the SQL repositories.
 pub(crate) type Classifications = ClassificationService<SqlCustomerRepository, SqlClassificationRepository>;
@@ -158,9 +158,10 @@ impl ClassificationState {
             now: self.clock.now(),
         };
         let started = std::time::Instant::now();
+        let pacing = GiveWay::new(Arc::clone(&self.metrics), self.db.backend());
         let result = self
             .service
-            .reclassify(&classifier, schedule_source, actor, progress)
+            .reclassify(&classifier, schedule_source, actor, &pacing, progress)
             .await;
         lock.release().await;
         self.metrics.batch_finished(result.is_ok());
