@@ -105,12 +105,16 @@ impl Tools {
         command
     }
 
-    fn run(&self, tool: &str, args: &[&str]) -> Output {
-        let output = self
-            .command(tool)
+    /// Runs `tool`, whatever its exit status.
+    fn output(&self, tool: &str, args: &[&str]) -> Output {
+        self.command(tool)
             .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("run {tool}: {e}"));
+            .unwrap_or_else(|e| panic!("run {tool}: {e}"))
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let output = self.output(tool, args);
         assert!(
             output.status.success(),
             "{tool} {args:?} failed: {}\n{}{}",
@@ -146,6 +150,8 @@ pub struct PgServer {
     port: u16,
     dir: tempfile::TempDir,
     running: bool,
+    /// Whether it has ever started (a restart keeps its port).
+    started: bool,
 }
 
 impl PgServer {
@@ -163,23 +169,50 @@ impl PgServer {
         self.dir.path().join("data")
     }
 
+    /// Starts the server. The port was free when chosen, but another process (an outgoing
+    /// connection of a test running alongside takes an ephemeral port from the same range) can
+    /// take it before the server binds it: a first start that cannot bind moves to another free
+    /// port, up to three times. A restart keeps its port (what is connected to it expects it).
+    /// Any other failure panics with the server's log.
     fn start(&mut self) {
         let data = self.data();
         let log = self.dir.path().join("server.log");
-        self.tools.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-l",
-                &log.to_string_lossy(),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
-        self.running = true;
+        for attempt in 1.. {
+            let output = self.tools.output(
+                "pg_ctl",
+                &[
+                    "-D",
+                    &data.to_string_lossy(),
+                    "-l",
+                    &log.to_string_lossy(),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            );
+            if output.status.success() {
+                self.running = true;
+                self.started = true;
+                return;
+            }
+            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+            if !self.started && attempt <= 3 && server_log.contains("could not bind") {
+                eprintln!(
+                    "port {} was taken before PostgreSQL bound it: trying another",
+                    self.port
+                );
+                self.port = free_port();
+                append(&data.join("postgresql.conf"), &format!("\nport = {}\n", self.port));
+                continue;
+            }
+            panic!(
+                "pg_ctl start failed: {}\n{}{}\nserver log:\n{server_log}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 
     /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`).
@@ -278,6 +311,7 @@ impl PgCluster {
             port,
             dir,
             running: false,
+            started: false,
         };
         primary.start();
         let mut cluster = Self {
@@ -333,6 +367,7 @@ impl PgCluster {
             port,
             dir,
             running: false,
+            started: false,
         };
         standby.start();
         self.standbys.push(standby);
