@@ -7,9 +7,13 @@
 //! - **Callers being served:** the run writes [`BUSY_CHUNK`] customers per statement, one
 //!   statement at a time, and after each pauses [`REST_FACTOR`] times as long as the part took.
 //!   Its statements then hold the database for a few milliseconds at a time and it takes at
-//!   most a quarter of one connection's time, so a GetCustomer waits behind short statements
-//!   only; the run is about four times slower for it. A part that takes longer because the
-//!   machine is busy buys a longer pause, so the run slows down as the load rises.
+//!   most a third of one connection's time, so a GetCustomer waits behind short statements
+//!   only. A part that takes longer because the machine is busy buys a longer pause, so the run
+//!   slows down as the load rises: 200,000 customers took 21 s alone and 155 s beside
+//!   GetCustomer at half the machine's maximum rate, whose p99 went from 4.5 to 11 ms (2.4x);
+//!   without pacing the same run took 22 s and 37 s and that p99 went from 2.3 to 21 ms (9x).
+//!   50 customers with a pause of 3x gave no better p99 (8.7 and 10.4 ms in two runs) for a
+//!   run 1.7 times as long under load.
 //!
 //! The request counter is [`Metrics::calls_started`] (every request, health checks included;
 //! the run's own ReclassifyCustomers call is one). Measured with `crm-loadgen
@@ -33,9 +37,9 @@ const BUSY_CALLS_PER_SEC: f64 = 50.0;
 /// The shortest window over which the request rate is measured.
 const SAMPLE: Duration = Duration::from_millis(100);
 /// Customers per statement while callers are being served.
-const BUSY_CHUNK: usize = 50;
+const BUSY_CHUNK: usize = 100;
 /// The pause after each part while callers are being served, as a multiple of the part's time.
-const REST_FACTOR: u32 = 3;
+const REST_FACTOR: u32 = 2;
 
 /// The run's view of the requests being served; see the module documentation.
 #[derive(Debug)]
