@@ -7,13 +7,13 @@
 //! - **Callers being served:** the run writes [`BUSY_CHUNK`] customers per statement, one
 //!   statement at a time, and after each pauses [`REST_FACTOR`] times as long as the part took.
 //!   Its statements then hold the database for a few milliseconds at a time and it takes at
-//!   most a third of one connection's time, so a GetCustomer waits behind short statements
+//!   most a fifth of one connection's time, so a GetCustomer waits behind short statements
 //!   only. A part that takes longer because the machine is busy buys a longer pause, so the run
-//!   slows down as the load rises: 200,000 customers took 21 s alone and 155 s beside
-//!   GetCustomer at half the machine's maximum rate, whose p99 went from 4.5 to 11 ms (2.4x);
-//!   without pacing the same run took 22 s and 37 s and that p99 went from 2.3 to 21 ms (9x).
-//!   50 customers with a pause of 3x gave no better p99 (8.7 and 10.4 ms in two runs) for a
-//!   run 1.7 times as long under load.
+//!   slows down as the load rises. Measured with 100,000 customers beside GetCustomer at half
+//!   the machine's maximum rate: the Get p99 during the run 6.7–6.9 ms against 2.5–3.4 ms idle,
+//!   and the run 168–182 s (10 s alone); without pacing 22.8 ms and 18 s. Larger parts and
+//!   shorter pauses finish sooner and cost the callers more: 100 customers with 2x gave 10.2–
+//!   10.9 ms and 74–76 s, 50 with 3x 8.7–10.4 ms.
 //!
 //! The request counter is [`Metrics::calls_started`] (every request, health checks included;
 //! the run's own ReclassifyCustomers call is one). Measured with `crm-loadgen
@@ -37,9 +37,9 @@ const BUSY_CALLS_PER_SEC: f64 = 50.0;
 /// The shortest window over which the request rate is measured.
 const SAMPLE: Duration = Duration::from_millis(100);
 /// Customers per statement while callers are being served.
-const BUSY_CHUNK: usize = 100;
+const BUSY_CHUNK: usize = 25;
 /// The pause after each part while callers are being served, as a multiple of the part's time.
-const REST_FACTOR: u32 = 2;
+const REST_FACTOR: u32 = 4;
 
 /// The run's view of the requests being served; see the module documentation.
 #[derive(Debug)]
