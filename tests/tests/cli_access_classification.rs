@@ -347,6 +347,12 @@ async fn access_check_exits_zero_when_allowed_and_four_when_denied(app: TestApp)
 
 async fn classify_commands_record_activity_override_and_run(app: TestApp) {
     let acme = create(&app, organization("Acme")).await;
+    // One absolute time for every run: crmctl reads a relative `-2d` against its own clock in
+    // whole seconds, so two runs on either side of a second boundary would name two different
+    // times for the same order (PURCHASE_CONFLICT). Relative times are covered by `--expire-time`.
+    let two_days_ago = (chrono::Utc::now() - chrono::TimeDelta::days(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let purchase = [
         "classify",
         "purchase",
@@ -356,7 +362,7 @@ async fn classify_commands_record_activity_override_and_run(app: TestApp) {
         "--amount",
         "120000",
         "--time",
-        "-2d",
+        &two_days_ago,
     ];
     let purchase: Vec<&str> = purchase
         .iter()
