@@ -397,3 +397,21 @@ async fn graceful_shutdown_under_load_completes_every_accepted_call_in_every_rou
     eprintln!("{backend:?}: {rounds} graceful shutdowns under load, codes {codes:?}");
     drop(database);
 }
+
+/// The real `crmd` sent SIGTERM the moment it logs `crmd listening`, with no call made, 20 times
+/// (the build before the fix was killed in about one round of 15): it must
+/// exit as a graceful shutdown does (status 0), never by the signal's default action. Its
+/// handlers are installed before that line (they used to be installed only when the server first
+/// polled its shutdown future, and the OTLP test's crmd was once killed by the signal).
+#[test]
+fn a_sigterm_right_after_listening_is_a_graceful_shutdown() {
+    for round in 0..20 {
+        let database = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/crm.db?mode=rwc", database.path().display());
+        let mut crmd = crm_tests::crmd::Crmd::start(&["--listen-addr", "127.0.0.1:0", "--database-url", &url]);
+        crmd.wait_for_line("`crmd listening` log line", |line| line.contains("crmd listening"));
+        crmd.signal("TERM");
+        let (status, output) = crmd.wait_for_exit();
+        assert!(status.success(), "round {round}: {status:?}\n{output}");
+    }
+}
