@@ -761,7 +761,7 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         while let Some((last, _)) = batch.last() {
             let after = last.id.clone();
             counters.processed += batch.len() as u64;
-            let mut changed = Changed::default();
+            let mut changed = Changed::new();
             for (i, (current, stored_activity)) in batch.into_iter().enumerate() {
                 if i % YIELD_EVERY == YIELD_EVERY - 1 {
                     // Let the requests that share this thread run between customers.
@@ -929,28 +929,37 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
 }
 
 /// The customers of one batch that changed, with their history entries in the same order.
-#[derive(Default)]
 struct Changed {
     /// Each changed customer with the version it was read at.
     writes: Vec<(Customer, Version)>,
     /// Every history entry, customer after customer.
     history: Vec<HistoryEntry>,
-    /// Where the history of `writes[i]` ends in `history`.
-    history_ends: Vec<usize>,
+    /// Where the history of `writes[i]` starts in `history` is `history_bounds[i]`, where it
+    /// ends `history_bounds[i + 1]` (so it starts with a 0).
+    history_bounds: Vec<usize>,
 }
 
 impl Changed {
+    fn new() -> Self {
+        Self {
+            writes: Vec::new(),
+            history: Vec::new(),
+            history_bounds: vec![0],
+        }
+    }
+
     fn push(&mut self, customer: Customer, read_at: Version, history: Vec<HistoryEntry>) {
         self.writes.push((customer, read_at));
         self.history.extend(history);
-        self.history_ends.push(self.history.len());
+        self.history_bounds.push(self.history.len());
     }
 
     /// The customers `from..to` and their history.
     fn part(&self, from: usize, to: usize) -> (&[(Customer, Version)], &[HistoryEntry]) {
-        let history_start = if from == 0 { 0 } else { self.history_ends[from - 1] };
-        let history_end = if to == 0 { 0 } else { self.history_ends[to - 1] };
-        (&self.writes[from..to], &self.history[history_start..history_end])
+        (
+            &self.writes[from..to],
+            &self.history[self.history_bounds[from]..self.history_bounds[to]],
+        )
     }
 }
 

@@ -80,6 +80,17 @@ impl GiveWay {
             }),
         }
     }
+
+    /// How long [`rest`](Pacing::rest) waits now: [`REST_FACTOR`] times the time since the last
+    /// [`plan`](Pacing::plan) while callers are being served, else nothing.
+    fn pause(&self) -> Duration {
+        let window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.busy {
+            window.part_started.elapsed().saturating_mul(REST_FACTOR)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl Pacing for GiveWay {
@@ -115,19 +126,6 @@ impl Pacing for GiveWay {
         let pause = self.pause();
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
-        }
-    }
-}
-
-impl GiveWay {
-    /// How long [`rest`](Pacing::rest) waits now: [`REST_FACTOR`] times the time since the last
-    /// [`plan`](Pacing::plan) while callers are being served, else nothing.
-    fn pause(&self) -> Duration {
-        let window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if window.busy {
-            window.part_started.elapsed().saturating_mul(REST_FACTOR)
-        } else {
-            Duration::ZERO
         }
     }
 }
