@@ -150,48 +150,23 @@ pub struct WritePlan {
     pub parallel: usize,
 }
 
-/// How a batch re-classification run reads its next batch, as [`Pacing::read_plan`] decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadPlan {
-    /// The most customers read in one batch (at least one).
-    pub batch: u32,
-    /// `true`: the batch is read while the previous one is written (the run finishes sooner).
-    /// `false`: it is read on its own, before the previous one is written, and the run awaits
-    /// [`Pacing::rest`] after the read as after a written part.
-    pub ahead: bool,
-}
-
 /// How a batch re-classification run shares the machine with the requests being served. The
-/// run asks [`read_plan`](Pacing::read_plan) before reading each batch and
-/// [`plan`](Pacing::plan) before writing each part of it, and awaits [`rest`](Pacing::rest)
-/// after each part (and after a read that is not ahead), so that the process it runs in can
-/// make it read and write in small parts and pause while callers are waiting, and go at full
-/// speed when nobody is.
+/// run asks [`plan`](Pacing::plan) before writing each part of a batch and awaits
+/// [`rest`](Pacing::rest) after it, so that the process it runs in can make it write in small
+/// parts and pause while callers are waiting, and at full speed when nobody is.
 pub trait Pacing: Send + Sync {
-    /// How to read the next batch.
-    fn read_plan(&self) -> ReadPlan;
-
     /// How to write the next part of a batch.
     fn plan(&self) -> WritePlan;
 
-    /// Returns when the run may go on (at once, or after a pause).
+    /// Returns when the run may write its next part (at once, or after a pause).
     fn rest(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// [`Pacing`] that never pauses: batches of [`BATCH_SIZE`](crate::classification::BATCH_SIZE),
-/// each read while the previous one is written and written in one statement, as fast as the
-/// store goes.
+/// [`Pacing`] that never pauses: each batch in one statement, as fast as the store goes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FullSpeed;
 
 impl Pacing for FullSpeed {
-    fn read_plan(&self) -> ReadPlan {
-        ReadPlan {
-            batch: crate::classification::BATCH_SIZE,
-            ahead: true,
-        }
-    }
-
     fn plan(&self) -> WritePlan {
         WritePlan {
             chunk: usize::MAX,

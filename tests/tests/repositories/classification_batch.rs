@@ -16,7 +16,7 @@ use crm_domain::{
         Contact, Customer, CustomerProfile, Version,
         values::{CustomerId, CustomerKind, DisplayName, Needs, PrincipalName, Tags},
     },
-    ports::{ClassificationRepository, CustomerRepository, FullSpeed, HistoryQuery, Pacing, ReadPlan, WritePlan},
+    ports::{ClassificationRepository, CustomerRepository, FullSpeed, HistoryQuery, Pacing, WritePlan},
 };
 use crm_persistence::{SqlClassificationRepository, SqlCustomerRepository};
 
@@ -157,28 +157,19 @@ async fn a_batch_write_skips_customers_written_meanwhile(backend: Backend) {
     assert!(store.write_classifications(&[], &[]).await.unwrap().is_empty());
 }
 
-/// Pacing that reads [`SmallParts::READ`] customers at a time on their own, writes
-/// [`SmallParts::CHUNK`] customers per statement, [`SmallParts::PARALLEL`] statements at once,
-/// and counts the pauses it was asked for.
+/// Pacing that writes [`SmallParts::CHUNK`] customers per statement, [`SmallParts::PARALLEL`]
+/// statements at once, and counts the pauses it was asked for.
 #[derive(Default)]
 struct SmallParts {
     rests: std::sync::atomic::AtomicUsize,
 }
 
 impl SmallParts {
-    const READ: u32 = 200;
     const CHUNK: usize = 7;
     const PARALLEL: usize = 3;
 }
 
 impl Pacing for SmallParts {
-    fn read_plan(&self) -> ReadPlan {
-        ReadPlan {
-            batch: Self::READ,
-            ahead: false,
-        }
-    }
-
     fn plan(&self) -> WritePlan {
         WritePlan {
             chunk: Self::CHUNK,
@@ -223,14 +214,13 @@ async fn a_paced_run_writes_what_a_full_speed_run_writes(backend: Backend) {
         }
         .unwrap();
         if paced {
-            // One pause after each read of READ customers (the last read finds none) and one
-            // per part of CHUNK × PARALLEL customers, batch by batch.
-            let read = SmallParts::READ as usize;
-            let (full, rest) = (RUN_CUSTOMERS / read, RUN_CUSTOMERS % read);
-            let per_part = SmallParts::CHUNK * SmallParts::PARALLEL;
-            let reads = full + usize::from(rest > 0) + 1;
-            let parts = full * read.div_ceil(per_part) + rest.div_ceil(per_part);
-            assert_eq!(pacing.rests.load(std::sync::atomic::Ordering::Relaxed), reads + parts);
+            // One pause per part of CHUNK × PARALLEL customers, batch by batch.
+            let parts_per_batch = (BATCH_SIZE as usize).div_ceil(SmallParts::CHUNK * SmallParts::PARALLEL);
+            let last = (RUN_CUSTOMERS % BATCH_SIZE as usize).div_ceil(SmallParts::CHUNK * SmallParts::PARALLEL);
+            assert_eq!(
+                pacing.rests.load(std::sync::atomic::Ordering::Relaxed),
+                2 * parts_per_batch + last
+            );
         }
         let store = service.store();
         let live = store

@@ -631,9 +631,7 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         let mut preview = PolicyPreview::default();
         let mut after: Option<CustomerId> = None;
         loop {
-            let batch = self
-                .customers_with_window(&classifier, after.as_ref(), BATCH_SIZE)
-                .await?;
+            let batch = self.customers_with_window(&classifier, after.as_ref()).await?;
             let Some((last, _)) = batch.last() else { break };
             after = Some(last.id.clone());
             for (mut customer, _) in batch {
@@ -674,17 +672,16 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
         Ok(preview)
     }
 
-    /// The next batch of up to `limit` non-deleted customers after `after`, with window sums
-    /// recomputed for `classifier`'s window.
+    /// The next batch of non-deleted customers after `after`, with window sums recomputed for
+    /// `classifier`'s window.
     async fn customers_with_window(
         &self,
         classifier: &Classifier<'_>,
         after: Option<&CustomerId>,
-        limit: u32,
     ) -> Result<Vec<(Customer, ActivitySummary)>, CustomerError> {
         let mut batch: Vec<(Customer, ActivitySummary)> = self
             .store
-            .scan_live(after, limit.max(1))
+            .scan_live(after, BATCH_SIZE)
             .await?
             .into_iter()
             .map(|c| {
@@ -760,11 +757,7 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
             ..ReclassifyProgress::default()
         };
         let mut out_of_range = Vec::new();
-        let read = pacing.read_plan();
-        let mut batch = self.customers_with_window(classifier, None, read.batch).await?;
-        if !read.ahead {
-            pacing.rest().await;
-        }
+        let mut batch = self.customers_with_window(classifier, None).await?;
         while let Some((last, _)) = batch.last() {
             let after = last.id.clone();
             counters.processed += batch.len() as u64;
@@ -786,20 +779,12 @@ impl<C: CustomerRepository, R: ClassificationRepository> ClassificationService<C
                     changed.push(next, current.version, entries);
                 }
             }
-            // The next batch is read while this one is written (they share no customer), or on
-            // its own first when the pacing says so.
-            let read = pacing.read_plan();
-            let next = self.customers_with_window(classifier, Some(&after), read.batch);
+            // The next batch is read while this one is written (they share no customer).
             let write = self.write_changed(classifier, schedule_source, actor, pacing, &changed, &mut counters);
-            if read.ahead {
-                let (next, written) = futures::future::join(next, write).await;
-                written?;
-                batch = next?;
-            } else {
-                batch = next.await?;
-                pacing.rest().await;
-                write.await?;
-            }
+            let (next, written) =
+                futures::future::join(self.customers_with_window(classifier, Some(&after)), write).await;
+            written?;
+            batch = next?;
             progress(counters);
         }
         Ok(ReclassifyReport {

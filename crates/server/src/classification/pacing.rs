@@ -26,7 +26,7 @@ use std::{
 
 use crm_domain::{
     classification::BATCH_SIZE,
-    ports::{Pacing, ReadPlan, WritePlan},
+    ports::{Pacing, WritePlan},
 };
 use crm_persistence::Backend;
 
@@ -38,8 +38,6 @@ const BUSY_CALLS_PER_SEC: f64 = 50.0;
 const SAMPLE: Duration = Duration::from_millis(100);
 /// Customers per statement while callers are being served.
 const BUSY_CHUNK: usize = 25;
-/// Customers read at a time while callers are being served.
-const BUSY_READ: u32 = 100;
 /// The pause after each part while callers are being served, as a multiple of the part's time.
 const REST_FACTOR: u32 = 4;
 
@@ -58,7 +56,7 @@ struct Window {
     calls: u64,
     since: Instant,
     busy: bool,
-    /// When the read or the part being written was planned.
+    /// When the part being written was planned.
     part_started: Instant,
 }
 
@@ -83,9 +81,20 @@ impl GiveWay {
         }
     }
 
-    /// Whether callers are being served, the request rate sampled anew when the last sample is
-    /// [`SAMPLE`] old; the time of the read or part about to start is noted for its pause.
-    fn busy(&self) -> bool {
+    /// How long [`rest`](Pacing::rest) waits now: [`REST_FACTOR`] times the time since the last
+    /// [`plan`](Pacing::plan) while callers are being served, else nothing.
+    fn pause(&self) -> Duration {
+        let window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.busy {
+            window.part_started.elapsed().saturating_mul(REST_FACTOR)
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+impl Pacing for GiveWay {
+    fn plan(&self) -> WritePlan {
         let now = Instant::now();
         let calls = self.metrics.calls_started();
         let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -98,39 +107,7 @@ impl GiveWay {
             window.since = now;
         }
         window.part_started = now;
-        window.busy
-    }
-
-    /// How long [`rest`](Pacing::rest) waits now: [`REST_FACTOR`] times the time since the last
-    /// [`read_plan`](Pacing::read_plan) or [`plan`](Pacing::plan) while callers are being
-    /// served, else nothing.
-    fn pause(&self) -> Duration {
-        let window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if window.busy {
-            window.part_started.elapsed().saturating_mul(REST_FACTOR)
-        } else {
-            Duration::ZERO
-        }
-    }
-}
-
-impl Pacing for GiveWay {
-    fn read_plan(&self) -> ReadPlan {
-        if self.busy() {
-            ReadPlan {
-                batch: BUSY_READ,
-                ahead: false,
-            }
-        } else {
-            ReadPlan {
-                batch: BATCH_SIZE,
-                ahead: true,
-            }
-        }
-    }
-
-    fn plan(&self) -> WritePlan {
-        if self.busy() {
             WritePlan {
                 chunk: BUSY_CHUNK,
                 parallel: 1,
@@ -176,11 +153,6 @@ mod tests {
             parallel: 2,
         };
         assert_eq!(pacing.plan(), idle, "nobody has called yet");
-        let read_ahead = ReadPlan {
-            batch: BATCH_SIZE,
-            ahead: true,
-        };
-        assert_eq!(pacing.read_plan(), read_ahead);
 
         // 100 requests in a window of just over 100 ms: far above the threshold.
         window_with(&metrics, 100).await;
@@ -189,15 +161,6 @@ mod tests {
             parallel: 1,
         };
         assert_eq!(pacing.plan(), busy);
-        // A read in the same window is small and on its own; the pause after it is measured
-        // from it like a part's.
-        assert_eq!(
-            pacing.read_plan(),
-            ReadPlan {
-                batch: BUSY_READ,
-                ahead: false,
-            }
-        );
         let part = Duration::from_millis(20);
         tokio::time::sleep(part).await;
         assert!(pacing.pause() >= part * REST_FACTOR, "{:?}", pacing.pause());
@@ -213,7 +176,6 @@ mod tests {
         window_with(&metrics, 3).await;
         assert_eq!(pacing.plan(), idle);
         assert_eq!(pacing.pause(), Duration::ZERO);
-        assert_eq!(pacing.read_plan(), read_ahead);
     }
 
     #[tokio::test]
