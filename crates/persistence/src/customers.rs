@@ -144,14 +144,19 @@ fn facts_from_tuple((id, owner, department, grade): FactColumns) -> Result<(Cust
 /// A `customers` row with its tags, read in one statement: the tags come joined by `,` (a tag is
 /// `[a-z0-9_-]`) from a correlated subquery on the `customer_tags` primary key.
 #[derive(Debug, FromQueryResult)]
-struct RowWithTags {
+pub(crate) struct RowWithTags {
     #[sea_orm(nested)]
     row: customer::Model,
     tags: Option<String>,
 }
 
 impl RowWithTags {
-    fn into_customer(self) -> Result<Customer, CustomerError> {
+    /// The customer's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    pub(crate) fn into_customer(self) -> Result<Customer, CustomerError> {
         let tags = match &self.tags {
             Some(joined) if !joined.is_empty() => joined.split(',').collect(),
             _ => Vec::new(),
@@ -170,31 +175,60 @@ fn tags_column(backend: Backend) -> &'static str {
 
 /// `select` with each row's tags as one more column, so a customer is one statement.
 fn with_tag_column(
-    db: &Database,
+    backend: Backend,
     select: sea_orm::Select<customer::Entity>,
 ) -> sea_orm::Selector<sea_orm::SelectModel<RowWithTags>> {
     select
-        .column_as(Expr::cust(tags_column(db.backend())), "tags")
+        .column_as(Expr::cust(tags_column(backend)), "tags")
         .into_model::<RowWithTags>()
 }
 
-/// The one customer with id `$1`, with its tags: the SQL of GetCustomer and of every write's
-/// read, built by sea-query once per backend rather than on every call (building it was about a
-/// twelfth of GetCustomer's CPU).
-fn find_by_id_statement(backend: Backend, id: &CustomerId) -> Statement {
-    static POSTGRES: OnceLock<String> = OnceLock::new();
-    static SQLITE: OnceLock<String> = OnceLock::new();
-    let (cell, db_backend) = match backend {
+/// The most ids [`find_rows_by_ids`] reads in one statement.
+pub(crate) const MAX_IDS_PER_READ: usize = 64;
+
+/// The customers with these ids (distinct, at most [`MAX_IDS_PER_READ`]), with their tags: the
+/// SQL of GetCustomer's coalesced read (see [`crate::coalesce`]), built by sea-query once per
+/// backend and number of ids rather than on every call (building it was about a twelfth of
+/// GetCustomer's CPU).
+fn find_by_ids_statement(backend: Backend, ids: &[&str]) -> Statement {
+    static POSTGRES: [OnceLock<String>; MAX_IDS_PER_READ] = [const { OnceLock::new() }; MAX_IDS_PER_READ];
+    static SQLITE: [OnceLock<String>; MAX_IDS_PER_READ] = [const { OnceLock::new() }; MAX_IDS_PER_READ];
+    let (cells, db_backend) = match backend {
         Backend::Postgres => (&POSTGRES, DbBackend::Postgres),
         Backend::Sqlite => (&SQLITE, DbBackend::Sqlite),
     };
-    let sql = cell.get_or_init(|| {
-        customer::Entity::find_by_id(String::new())
+    let build = || {
+        let select = match ids {
+            [_] => customer::Entity::find_by_id(String::new()),
+            _ => customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().map(|_| String::new()))),
+        };
+        select
             .column_as(Expr::cust(tags_column(backend)), "tags")
             .build(db_backend)
             .sql
-    });
-    Statement::from_sql_and_values(db_backend, sql.as_str(), [id.as_str().into()])
+    };
+    let built;
+    let sql = match ids.len().checked_sub(1).and_then(|index| cells.get(index)) {
+        Some(cell) => cell.get_or_init(build),
+        None => {
+            built = build();
+            &built
+        }
+    };
+    let values = ids.iter().map(|id| (*id).into());
+    Statement::from_sql_and_values(db_backend, sql.as_str(), values)
+}
+
+/// The rows of the customers with these ids (distinct, at most [`MAX_IDS_PER_READ`]), each
+/// with its tags, in one statement through `connection`.
+pub(crate) async fn find_rows_by_ids(
+    connection: &sea_orm::DatabaseConnection,
+    backend: Backend,
+    ids: &[&str],
+) -> Result<Vec<RowWithTags>, DbErr> {
+    RowWithTags::find_by_statement(find_by_ids_statement(backend, ids))
+        .all(connection)
+        .await
 }
 
 /// Every customer `select` finds, with their tags, in one statement.
@@ -202,7 +236,7 @@ pub(crate) async fn find_all(
     db: &Database,
     select: sea_orm::Select<customer::Entity>,
 ) -> Result<Vec<Customer>, CustomerError> {
-    with_tag_column(db, select)
+    with_tag_column(db.backend(), select)
         .all(db.connection())
         .await
         .map_err(unexpected)?
@@ -214,7 +248,7 @@ pub(crate) async fn find_all(
 impl SqlCustomerRepository {
     /// The one customer `select` finds, with its tags, in one statement.
     async fn find_one(&self, select: sea_orm::Select<customer::Entity>) -> Result<Option<Customer>, CustomerError> {
-        with_tag_column(&self.db, select)
+        with_tag_column(self.db.backend(), select)
             .one(self.db.connection())
             .await
             .map_err(unexpected)?
@@ -271,12 +305,10 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn find(&self, id: &CustomerId) -> Result<Option<Customer>, CustomerError> {
-        RowWithTags::find_by_statement(find_by_id_statement(self.db.backend(), id))
-            .one(self.db.connection())
+        self.db
+            .coalesced_reads()
+            .find(self.db.connection(), self.db.backend(), id)
             .await
-            .map_err(unexpected)?
-            .map(RowWithTags::into_customer)
-            .transpose()
     }
 
     async fn find_many(&self, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {

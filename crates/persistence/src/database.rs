@@ -6,6 +6,7 @@ use crm_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 
 use crate::{
+    coalesce::CoalescedReads,
     facts_cache::FactsCache,
     primary::{HostList, Hosts},
     standbys::{ReadView, Standbys, WalPosition},
@@ -118,6 +119,8 @@ pub struct Database {
     display_url: Arc<str>,
     /// Shared by every clone: the facts access decisions read, see [`crate::facts_cache`].
     facts: Arc<FactsCache>,
+    /// GetCustomer's reads through `connection`, see [`crate::coalesce`]; each standby has its own.
+    coalesced_reads: Arc<CoalescedReads>,
     /// Hot standbys reads may be served by (PostgreSQL), see [`crate::standbys`].
     standbys: Option<Arc<Standbys>>,
     /// Where this view reads from; the default for the primary itself.
@@ -259,6 +262,7 @@ impl Database {
             backend,
             display_url: display_url.into(),
             facts: Arc::new(FactsCache::new(backend == Backend::Sqlite)),
+            coalesced_reads: Arc::default(),
             standbys: None,
             read_view: ReadView::default(),
             wal: Arc::default(),
@@ -444,6 +448,11 @@ impl Database {
         &self.facts
     }
 
+    /// GetCustomer's reads through this view's pool, see [`crate::coalesce`].
+    pub(crate) fn coalesced_reads(&self) -> &Arc<CoalescedReads> {
+        &self.coalesced_reads
+    }
+
     /// Where this view reads from.
     pub(crate) fn read_view(&self) -> ReadView {
         self.read_view
@@ -457,10 +466,16 @@ impl Database {
         self.standbys = Some(standbys);
     }
 
-    /// This database reading through `connection`.
-    pub(crate) fn view(&self, connection: DatabaseConnection, read_view: ReadView) -> Database {
+    /// This database reading through `connection`, whose reads `coalesced_reads` coalesces.
+    pub(crate) fn view(
+        &self,
+        connection: DatabaseConnection,
+        coalesced_reads: Arc<CoalescedReads>,
+        read_view: ReadView,
+    ) -> Database {
         Database {
             connection,
+            coalesced_reads,
             read_view,
             ..self.clone()
         }

@@ -28,6 +28,7 @@
 pub mod access;
 mod batch;
 pub mod classification;
+mod coalesce;
 pub mod customers;
 mod database;
 mod entity;

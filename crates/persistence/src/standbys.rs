@@ -33,7 +33,10 @@ use std::{
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 
-use crate::database::{Backend, ConnectError, Database, redact_url};
+use crate::{
+    coalesce::CoalescedReads,
+    database::{Backend, ConnectError, Database, redact_url},
+};
 
 /// How often the primary's WAL position and each standby's replay position are read.
 pub const POLL_EVERY: Duration = Duration::from_millis(50);
@@ -131,6 +134,8 @@ async fn position(connection: &DatabaseConnection, function: &str) -> Result<Opt
 #[derive(Debug)]
 struct Standby {
     connection: DatabaseConnection,
+    /// GetCustomer's reads through `connection`, see [`crate::coalesce`].
+    coalesced_reads: Arc<CoalescedReads>,
     display_url: String,
     /// Its replay position at the last poll (0 until the first).
     replayed: AtomicU64,
@@ -300,6 +305,7 @@ impl Database {
             }
             members.push(Standby {
                 connection: standby.connection().clone(),
+                coalesced_reads: Arc::default(),
                 display_url: standby.display_url().to_owned(),
                 replayed: AtomicU64::new(0),
                 fresh_since: AtomicU64::new(NEVER),
@@ -325,8 +331,12 @@ impl Database {
             standby: false,
         };
         match self.standbys().and_then(|standbys| standbys.choose(token)) {
-            Some(standby) => self.view(standby.connection.clone(), ReadView { standby: true, ..view }),
-            None => self.view(self.connection().clone(), view),
+            Some(standby) => self.view(
+                standby.connection.clone(),
+                Arc::clone(&standby.coalesced_reads),
+                ReadView { standby: true, ..view },
+            ),
+            None => self.view(self.connection().clone(), Arc::clone(self.coalesced_reads()), view),
         }
     }
 

@@ -13,14 +13,14 @@ use crm_domain::{
         PolicyVersion, PolicyVersionId, Purchase,
     },
     customer::{
-        Contact, Customer, CustomerProfile, Version,
-        values::{CustomerId, CustomerKind, DisplayName, Needs, PrincipalName, Tags},
+        Customer, CustomerProfile, Version,
+        values::{CustomerId, DisplayName, PrincipalName},
     },
     ports::{ClassificationRepository, CustomerRepository, FullSpeed, HistoryQuery, Pacing, WritePlan},
 };
 use crm_persistence::{SqlClassificationRepository, SqlCustomerRepository};
 
-use crate::support::{Backend, migrated, on_both_backends};
+use crate::support::{Backend, migrated, on_both_backends, profile};
 
 on_both_backends!(
     a_batch_write_skips_customers_written_meanwhile,
@@ -38,18 +38,8 @@ fn now() -> DateTime<Utc> {
 
 fn customer(i: usize) -> Customer {
     let profile = CustomerProfile {
-        display_name: DisplayName::parse(&format!("Customer {i:04}")).unwrap(),
-        kind: CustomerKind::Organization,
-        contact: Contact::default(),
-        industry: None,
-        employee_count: None,
-        region: None,
-        needs: Needs::default(),
         key_account: i.is_multiple_of(7),
-        churned: false,
-        owner: None,
-        department: None,
-        tags: Tags::default(),
+        ..profile(&format!("Customer {i:04}"))
     };
     Customer::create(CustomerId::generate(), profile, now() - TimeDelta::days(1))
 }

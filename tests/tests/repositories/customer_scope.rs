@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 use crm_domain::{
     access::{CustomerFacts, ListScope},
     customer::{
-        Contact, Customer, CustomerProfile,
-        values::{CustomerId, CustomerKind, Department, DisplayName, Needs, PrincipalName, Tags},
+        Customer, CustomerProfile,
+        values::{CustomerId, Department, PrincipalName},
     },
     error::CustomerError,
     filter::Filter,
@@ -18,7 +18,7 @@ use crm_domain::{
 use crm_persistence::SqlCustomerRepository;
 use sea_orm::prelude::ChronoDateTimeUtc;
 
-use crate::support::{Backend, migrated, on_both_backends};
+use crate::support::{Backend, migrated, on_both_backends, profile};
 
 on_both_backends!(
     listing_returns_exactly_the_customers_in_scope_across_pages,
@@ -43,18 +43,10 @@ fn department(name: &str) -> Department {
 
 fn customer(i: i64, display_name: &str, owner_id: Option<&str>, dept: Option<&str>, key_account: bool) -> Customer {
     let profile = CustomerProfile {
-        display_name: DisplayName::parse(display_name).unwrap(),
-        kind: CustomerKind::Organization,
-        contact: Contact::default(),
-        industry: None,
-        employee_count: None,
-        region: None,
-        needs: Needs::default(),
         key_account,
-        churned: false,
         owner: owner_id.map(owner),
         department: dept.map(department),
-        tags: Tags::default(),
+        ..profile(display_name)
     };
     Customer::create(CustomerId::generate(), profile, at(i))
 }
