@@ -4,6 +4,9 @@
 //! one transaction. Concurrency control is a compare-and-set on the `version` column
 //! (`UPDATE … WHERE id = ? AND version = ?`), atomic on both SQLite and PostgreSQL.
 //!
+//! A customer is read by id through `crate::coalesce`, which lets reads that wait at the same
+//! time share one statement.
+//!
 //! Access decisions read only a customer's owner, department and grade ([`CustomerFacts`]), by
 //! primary key and without its tags, through the [`crate::facts_cache`] that the writes here
 //! keep true. A listing's [`ListScope`] becomes a condition of the query itself, so filters,
