@@ -10,7 +10,7 @@
 //! Each connection pool has one [`CoalescedReads`] with [`IN_FLIGHT`] slots. A read that finds a
 //! free slot takes it and is sent at once (alone, if nothing else waits: an idle service adds
 //! no delay). A read that finds every slot taken waits; a slot that finishes its statement takes
-//! every waiting read (up to [`MAX_IDS`]) into its next one, and is freed when none waits.
+//! every waiting read (up to [`MAX_IDS_PER_READ`]) into its next one, and is freed when none waits.
 //!
 //! # What it keeps
 //! - **Freshness.** A read joins only a statement sent after it arrived, so it sees every write
@@ -30,16 +30,13 @@ use crm_domain::{
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
 
-use crate::database::Backend;
+use crate::{customers::MAX_IDS_PER_READ, database::Backend};
 
 /// How many coalesced statements one pool runs at once. Fewer slots make larger statements:
 /// measured with crm-loadgen on a 2-core machine (ARCHITECTURE.md, "Coalesced reads"), 1 and 2
 /// were equally fast and 4 barely faster than no coalescing; 2 keeps reads going while one
 /// statement is slow.
 pub(crate) const IN_FLIGHT: usize = 2;
-
-/// The most reads one statement carries.
-pub(crate) const MAX_IDS: usize = crate::customers::MAX_IDS_PER_READ;
 
 type Answer = Result<Option<Customer>, CustomerError>;
 
@@ -126,7 +123,7 @@ impl Slot {
         loop {
             let batch: Vec<Waiting> = {
                 let mut state = self.reads.lock();
-                let n = state.waiting.len().min(MAX_IDS);
+                let n = state.waiting.len().min(MAX_IDS_PER_READ);
                 if n == 0 {
                     state.in_flight -= 1;
                     self.freed = true;

@@ -178,11 +178,11 @@ fn tags_column(backend: Backend) -> &'static str {
 
 /// `select` with each row's tags as one more column, so a customer is one statement.
 fn with_tag_column(
-    backend: Backend,
+    db: &Database,
     select: sea_orm::Select<customer::Entity>,
 ) -> sea_orm::Selector<sea_orm::SelectModel<RowWithTags>> {
     select
-        .column_as(Expr::cust(tags_column(backend)), "tags")
+        .column_as(Expr::cust(tags_column(db.backend())), "tags")
         .into_model::<RowWithTags>()
 }
 
@@ -239,7 +239,7 @@ pub(crate) async fn find_all(
     db: &Database,
     select: sea_orm::Select<customer::Entity>,
 ) -> Result<Vec<Customer>, CustomerError> {
-    with_tag_column(db.backend(), select)
+    with_tag_column(db, select)
         .all(db.connection())
         .await
         .map_err(unexpected)?
@@ -251,7 +251,7 @@ pub(crate) async fn find_all(
 impl SqlCustomerRepository {
     /// The one customer `select` finds, with its tags, in one statement.
     async fn find_one(&self, select: sea_orm::Select<customer::Entity>) -> Result<Option<Customer>, CustomerError> {
-        with_tag_column(self.db.backend(), select)
+        with_tag_column(&self.db, select)
             .one(self.db.connection())
             .await
             .map_err(unexpected)?
