@@ -16,6 +16,7 @@ mod m20261123_000004_index_customer_scope;
 mod m20261123_000005_create_classification;
 mod m20261206_000006_notify_customer_facts;
 mod m20261207_000007_index_customer_name_within_scope;
+mod m20261207_000008_fence_customer_writes;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_classification::Migration),
             Box::new(m20261206_000006_notify_customer_facts::Migration),
             Box::new(m20261207_000007_index_customer_name_within_scope::Migration),
+            Box::new(m20261207_000008_fence_customer_writes::Migration),
         ]
     }
 }

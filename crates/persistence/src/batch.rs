@@ -198,8 +198,8 @@ pub(crate) async fn write_batch(
         Backend::Postgres => write_postgres(db, &rows, &History::new(history)).await,
         Backend::Sqlite => write_sqlite(db, &rows, history).await,
     };
-    // Grades may have changed, whatever the reply says.
-    db.facts().forget(batch.iter().map(|(c, _)| c.id.as_str()));
+    // Written or not, whatever the reply says.
+    db.forget_customers(batch.iter().map(|(c, _)| c.id.as_str()));
     let written = written?;
     Ok(batch
         .iter()

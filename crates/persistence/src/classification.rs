@@ -367,7 +367,7 @@ impl ClassificationRepository for SqlClassificationRepository {
         .await;
         // The grade may have changed (whether or not the reply says so, a commit may be hidden
         // behind a lost one).
-        self.db.facts().forget([customer.id.as_str()]);
+        self.db.forget_customers([customer.id.as_str()]);
         let outcome = outcome.map_err(unexpected)?;
         match outcome {
             Outcome::Written => Ok(PurchaseWrite::Recorded),
@@ -484,7 +484,7 @@ impl ClassificationRepository for SqlClassificationRepository {
             Ok(true)
         }
         .await;
-        self.db.facts().forget([customer.id.as_str()]);
+        self.db.forget_customers([customer.id.as_str()]);
         if written.map_err(unexpected)? {
             Ok(())
         } else if exists(&self.db, &customer.id).await? {

@@ -308,10 +308,25 @@ impl CustomerRepository for SqlCustomerRepository {
     }
 
     async fn find(&self, id: &CustomerId) -> Result<Option<Customer>, CustomerError> {
-        self.db
+        let cache = self.db.customers_cache();
+        let view = self.db.read_view();
+        if view.cacheable
+            && let Some(customer) = cache.get(id)
+        {
+            return Ok(Some(customer));
+        }
+        let generation = cache.generation();
+        let found = self
+            .db
             .coalesced_reads()
             .find(self.db.connection(), self.db.backend(), id)
-            .await
+            .await?;
+        if let Some(customer) = &found
+            && !view.standby
+        {
+            cache.store(id, customer, generation);
+        }
+        Ok(found)
     }
 
     async fn find_many(&self, ids: &[CustomerId]) -> Result<Vec<Customer>, CustomerError> {
@@ -429,8 +444,9 @@ impl CustomerRepository for SqlCustomerRepository {
             .await
             .map_err(unexpected)?
         };
+        // Whether or not it was written: a lost reply may hide a commit.
+        self.db.customers_cache().forget([customer.id.as_str()]);
         if CustomerFacts::from(previous) != CustomerFacts::from(customer) {
-            // Whether or not it was written: a lost reply may hide a commit.
             self.db.facts().forget([customer.id.as_str()]);
         }
         if written {

@@ -7,6 +7,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 
 use crate::{
     coalesce::CoalescedReads,
+    customer_cache::CustomerCache,
     facts_cache::FactsCache,
     primary::{HostList, Hosts},
     standbys::{ReadView, Standbys, WalPosition},
@@ -70,6 +71,10 @@ const ANALYZE_FROM_ROWS: i64 = 1000;
 /// How long a pooled connection may sit idle before it is pinged on checkout.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
+/// The PostgreSQL setting that names the replica a pooled connection belongs to (see
+/// [`crate::customer_cache`]; migration `fence_customer_writes` reads it).
+const INSTANCE_SETTING: &str = "crm.instance";
+
 /// Whether `url` names a PostgreSQL server on this machine (a loopback address or a Unix socket)
 /// and chooses no `sslmode` (neither in the URL nor in `PGSSLMODE`). sqlx's default, `prefer`,
 /// would then encrypt loopback traffic that never leaves the machine, at about a sixth of a
@@ -119,6 +124,11 @@ pub struct Database {
     display_url: Arc<str>,
     /// Shared by every clone: the facts access decisions read, see [`crate::facts_cache`].
     facts: Arc<FactsCache>,
+    /// Shared by every clone: whole customers for GetCustomer, see [`crate::customer_cache`].
+    customers: Arc<CustomerCache>,
+    /// This process's id among the replicas, sent as the `crm.instance` setting of every pooled
+    /// PostgreSQL connection (see [`crate::customer_cache`]).
+    instance: Arc<str>,
     /// GetCustomer's reads through `connection`, see [`crate::coalesce`]; each standby has its own.
     coalesced_reads: Arc<CoalescedReads>,
     /// Hot standbys reads may be served by (PostgreSQL), see [`crate::standbys`].
@@ -217,6 +227,8 @@ impl Database {
         let url = url.as_str();
         let mut options = ConnectOptions::new(url.to_owned());
         let plain_loopback = backend == Backend::Postgres && plain_on_loopback(url);
+        let instance: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
+        let setting = Arc::clone(&instance);
         options
             .max_connections(max_connections)
             .min_connections(1)
@@ -227,6 +239,7 @@ impl Database {
             .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
             .sqlx_logging(false)
             .map_sqlx_postgres_opts(move |opts| {
+                let opts = opts.options([(INSTANCE_SETTING, &*setting)]);
                 if plain_loopback {
                     opts.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
                 } else {
@@ -261,7 +274,12 @@ impl Database {
             connection,
             backend,
             display_url: display_url.into(),
-            facts: Arc::new(FactsCache::new(backend == Backend::Sqlite)),
+            facts: Arc::new(FactsCache::new(crate::facts_cache::CAPACITY, backend == Backend::Sqlite)),
+            customers: Arc::new(CustomerCache::new(
+                crate::customer_cache::CAPACITY,
+                backend == Backend::Sqlite,
+            )),
+            instance,
             coalesced_reads: Arc::default(),
             standbys: None,
             read_view: ReadView::default(),
@@ -449,6 +467,33 @@ impl Database {
     }
 
     /// GetCustomer's reads through this view's pool, see [`crate::coalesce`].
+    pub(crate) fn customers_cache(&self) -> &CustomerCache {
+        &self.customers
+    }
+
+    /// Forgets `ids` in both caches of customer reads: call after a write that may have changed
+    /// them returned (or failed).
+    pub(crate) fn forget_customers<'a>(&self, ids: impl IntoIterator<Item = &'a str> + Clone) {
+        self.customers.forget(ids.clone());
+        self.facts.forget(ids);
+    }
+
+    /// This process's id among the replicas (see [`crate::customer_cache`]).
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Whether GetCustomer is answered from memory now (see [`crate::customer_cache`]): always
+    /// on SQLite; on PostgreSQL while this replica owns the cache.
+    pub fn serves_customers_from_memory(&self) -> bool {
+        self.customers.is_live()
+    }
+
+    /// Whether requests reach PostgreSQL through a pooler (a direct URL was given).
+    pub(crate) fn behind_pooler(&self) -> bool {
+        self.direct.is_some()
+    }
+
     pub(crate) fn coalesced_reads(&self) -> &Arc<CoalescedReads> {
         &self.coalesced_reads
     }

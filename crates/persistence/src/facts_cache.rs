@@ -6,7 +6,7 @@
 //!   classification, a batch re-classification) forgets the entries it touched once it has
 //!   returned, before its caller answers. A read that raced with the write cannot put the old
 //!   facts back: a reader stores what it read only if no write was forgotten meanwhile (a
-//!   generation counter, checked after storing; see [`FactsCache::store`]).
+//!   generation counter, checked after storing; see [`crate::read_cache::ReadCache::store`]).
 //! - **Other replicas' writes (PostgreSQL).** A trigger (migration `notify_customer_facts`) sends
 //!   the id of every customer whose owner, department or grade changed, or that was deleted, on
 //!   [`FACTS_CHANNEL`] when its transaction commits. [`follow_changes`] forgets each one. The cache
@@ -21,21 +21,21 @@
 //! milliseconds on one network), as role bindings and keys are; on the writing replica at once.
 //! Writes never use the cache: they authorise against the row they read.
 
-use std::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
-use crm_domain::{access::CustomerFacts, customer::values::CustomerId};
+use crm_domain::access::CustomerFacts;
 use sea_orm::sqlx::{
     self,
     postgres::{PgListener, PgPool, PgPoolOptions},
 };
 
-use crate::database::{Backend, Database};
+use crate::{
+    database::{Backend, Database},
+    read_cache::ReadCache,
+};
 
 /// How many customers' facts are kept (about 150 bytes each); the least useful go first.
-const CAPACITY: usize = 100_000;
+pub(crate) const CAPACITY: usize = 100_000;
 
 /// The PostgreSQL notification channel on which the trigger announces changed facts.
 pub const FACTS_CHANNEL: &str = "crm_customer_facts";
@@ -44,81 +44,7 @@ pub const FACTS_CHANNEL: &str = "crm_customer_facts";
 pub const FORGET_ALL_EVERY: Duration = Duration::from_secs(60);
 
 /// See the module documentation.
-pub(crate) struct FactsCache {
-    entries: quick_cache::sync::Cache<String, CustomerFacts>,
-    /// Bumped by every write, before its entries are removed.
-    generation: AtomicU64,
-    /// Whether lookups may be answered from `entries`.
-    live: AtomicBool,
-}
-
-impl std::fmt::Debug for FactsCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FactsCache")
-            .field("entries", &self.entries.len())
-            .field("live", &self.live.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
-    }
-}
-
-impl FactsCache {
-    /// An empty cache, answering lookups from the start only if `live`.
-    pub(crate) fn new(live: bool) -> Self {
-        Self {
-            entries: quick_cache::sync::Cache::new(CAPACITY),
-            generation: AtomicU64::new(0),
-            live: AtomicBool::new(live),
-        }
-    }
-
-    /// The facts of `id` if they are known and the cache may be used.
-    pub(crate) fn get(&self, id: &CustomerId) -> Option<CustomerFacts> {
-        if !self.live.load(Ordering::Acquire) {
-            return None;
-        }
-        self.entries.get(id.as_str())
-    }
-
-    /// The write generation to pass to [`FactsCache::store`]; read it before querying.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Keeps `facts`, read from the database after [`FactsCache::generation`] returned
-    /// `generation`, unless a write was forgotten since. The entry is stored first and taken back
-    /// if the generation moved: a write bumps the generation before removing its entries, so
-    /// either this check sees the bump or the write's removal comes after this store.
-    pub(crate) fn store(&self, id: &CustomerId, facts: &CustomerFacts, generation: u64) {
-        if !self.live.load(Ordering::Acquire) {
-            return;
-        }
-        self.entries.insert(id.as_str().to_owned(), facts.clone());
-        if self.generation.load(Ordering::Acquire) != generation {
-            self.entries.remove(id.as_str());
-        }
-    }
-
-    /// Forgets the facts of `ids`: call after a write that may have changed them returned.
-    pub(crate) fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        for id in ids {
-            self.entries.remove(id);
-        }
-    }
-
-    /// Forgets everything.
-    pub(crate) fn forget_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.clear();
-    }
-
-    /// Starts (`true`) or stops answering from the cache; either way it starts over empty.
-    pub(crate) fn set_live(&self, live: bool) {
-        self.live.store(false, Ordering::Release);
-        self.forget_all();
-        self.live.store(live, Ordering::Release);
-    }
-}
+pub(crate) type FactsCache = ReadCache<CustomerFacts>;
 
 /// Keeps `db`'s facts cache in step with the other replicas' writes, until the pool is closed or
 /// the task is dropped; see the module documentation. On PostgreSQL listens on a connection of
@@ -184,44 +110,4 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(FACTS_CHANNEL).await?;
     Ok(listener)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(text: &str) -> CustomerId {
-        CustomerId::parse(text).unwrap()
-    }
-
-    fn facts() -> CustomerFacts {
-        CustomerFacts::default()
-    }
-
-    #[test]
-    fn a_read_that_raced_with_a_write_is_not_kept() {
-        let cache = FactsCache::new(true);
-        let before = cache.generation();
-        cache.forget(["cust-1"]);
-        cache.store(&id("cust-1"), &facts(), before);
-        assert_eq!(cache.get(&id("cust-1")), None);
-        let now = cache.generation();
-        cache.store(&id("cust-1"), &facts(), now);
-        assert_eq!(cache.get(&id("cust-1")), Some(facts()));
-        cache.forget(["cust-1"]);
-        assert_eq!(cache.get(&id("cust-1")), None);
-    }
-
-    #[test]
-    fn a_cache_that_is_not_live_answers_nothing_and_keeps_nothing() {
-        let cache = FactsCache::new(false);
-        cache.store(&id("cust-1"), &facts(), cache.generation());
-        assert_eq!(cache.get(&id("cust-1")), None);
-        cache.set_live(true);
-        cache.store(&id("cust-1"), &facts(), cache.generation());
-        assert_eq!(cache.get(&id("cust-1")), Some(facts()));
-        cache.set_live(false);
-        cache.set_live(true);
-        assert_eq!(cache.get(&id("cust-1")), None, "going live again starts empty");
-    }
 }

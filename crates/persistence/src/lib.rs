@@ -18,6 +18,9 @@
 //!   activated (PostgreSQL `LISTEN`/`NOTIFY`; nothing to do on SQLite).
 //! - [`facts_cache`]: the owner, department and grade of customers seen by CheckPermission, kept
 //!   true by this replica's writes and, on PostgreSQL, other replicas' notifications.
+//! - [`customer_cache`]: whole customers for GetCustomer, answered from memory only while no
+//!   one else can write them (an owner lock that every other writer waits for).
+//! - `read_cache`: what those two caches share (a bounded map, a write generation, a lease).
 //! - `primary`: following the primary among the hosts of a multi-host URL
 //!   (`target_session_attrs=read-write`) across a failover, see [`follow_primary`].
 //! - [`standbys`]: reads served by PostgreSQL hot standbys within a lag bound, and the
@@ -29,6 +32,7 @@ pub mod access;
 mod batch;
 pub mod classification;
 mod coalesce;
+pub mod customer_cache;
 pub mod customers;
 mod database;
 mod entity;
@@ -38,6 +42,7 @@ mod mapping;
 pub mod notify;
 mod primary;
 mod query;
+mod read_cache;
 pub mod secrets;
 pub mod standbys;
 mod stored;

@@ -89,6 +89,9 @@ pub(crate) struct ReadView {
     pub(crate) exact: bool,
     /// The view's connection is a standby's.
     pub(crate) standby: bool,
+    /// The read writes nothing and has no token: GetCustomer may answer it from
+    /// [`crate::customer_cache`] (writes read the row they compare against from the database).
+    pub(crate) cacheable: bool,
 }
 
 /// The primary's WAL insert position, fetched once for every writer whose commit returned before
@@ -329,6 +332,7 @@ impl Database {
         let view = ReadView {
             exact: token.is_some(),
             standby: false,
+            cacheable: token.is_none(),
         };
         match self.standbys().and_then(|standbys| standbys.choose(token)) {
             Some(standby) => self.view(

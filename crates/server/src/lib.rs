@@ -290,6 +290,7 @@ pub async fn run_with(
     set_health(&health, ServingStatus::Serving).await;
     let optimize_task = tokio::spawn(optimize_periodically(db.clone()));
     let facts_task = tokio::spawn(crm_persistence::facts_cache::follow_changes(db.clone()));
+    let customers_task = tokio::spawn(crm_persistence::customer_cache::own_customers(db.clone()));
     let standbys_task = tokio::spawn(crm_persistence::follow_standbys(db.clone()));
     let primary_task = tokio::spawn(crm_persistence::follow_primary(db.clone()));
     // The watcher pings over a pool of its own: requests exhausting theirs is not an outage.
@@ -488,7 +489,7 @@ pub async fn run_with(
     let _ = schedule_task.await;
     facts_task.abort();
     let _ = facts_task.await;
-    for task in [standbys_task, primary_task, probe_primary_task] {
+    for task in [customers_task, standbys_task, primary_task, probe_primary_task] {
         task.abort();
         let _ = task.await;
     }
