@@ -8,7 +8,8 @@
 //! trigger:
 //! - nobody owns: it takes the owner lock shared for its transaction (free while nobody owns, and
 //!   it keeps anyone from becoming owner until the transaction ends);
-//! - the owner's own connections (the session setting `crm.instance` equals the recorded owner):
+//! - the owner's own connections (their `application_name` starts with the recorded owner's id,
+//!   `crmd-` and 32 hex digits):
 //!   it takes the *drain lock* shared, which a new owner waits on so that a former owner's writes
 //!   are over before it starts answering from memory;
 //! - anyone else (another crmd, a script, psql): it waits for the owner lock, shared. The owner
@@ -33,7 +34,7 @@ const UP: &[&str] = &[
     "CREATE FUNCTION crm_fence_customer_write() RETURNS trigger LANGUAGE plpgsql AS $$ \
      BEGIN \
        IF pg_try_advisory_xact_lock_shared(1129467203, 1) THEN RETURN NULL; END IF; \
-       IF current_setting('crm.instance', true) = (SELECT instance FROM crm_customer_cache_owner) THEN \
+       IF left(current_setting('application_name'), 37) = (SELECT instance FROM crm_customer_cache_owner) THEN \
          PERFORM pg_advisory_xact_lock_shared(1129467203, 2); \
        ELSE \
          PERFORM pg_advisory_xact_lock_shared(1129467203, 1); \

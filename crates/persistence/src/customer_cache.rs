@@ -11,8 +11,8 @@
 //!   connection of its own, and its instance id is recorded in `crm_customer_cache_owner`. A
 //!   trigger on `customers` and `customer_tags` (migration `fence_customer_writes`) makes every
 //!   writing statement of anyone else wait for that lock, whoever sends it: another crmd, a
-//!   script, psql. The owner's own connections (their `crm.instance` setting is the recorded id)
-//!   pass. The owner asks PostgreSQL every [`PING_EVERY`] whether a session waits for the lock;
+//!   script, psql. The owner's own connections (their `application_name` starts with the recorded
+//!   id) pass. The owner asks PostgreSQL every [`PING_EVERY`] whether a session waits for the lock;
 //!   when one does, it stops answering, lets go of the lock (so the waiting write goes on, at most
 //!   about [`PING_EVERY`] later) after recording in the database that no replica may own for a
 //!   hold-off, which doubles each time an owner is asked to let go ([`HOLD_OFF`] up to
@@ -34,8 +34,9 @@
 //! - **SQLite** has one process per file: its own writes are all there are, so the cache answers
 //!   from the start, as the facts cache does.
 //!
-//! The cache is off behind a transaction-mode pooler (`--direct-database-url`): the pooler does
-//! not pass `crm.instance` to PostgreSQL, so the owner's own writes would wait for its own lock.
+//! The cache is off behind a transaction-mode pooler (`--direct-database-url`): a server
+//! connection there is shared by several clients, so its `application_name` does not tell whose
+//! write it is.
 //!
 //! Only reads that write nothing use it (GetCustomer; see [`crate::standbys`]'s
 //! `Database::for_reads`), and not a read with a consistency token: a write authorises and

@@ -71,9 +71,7 @@ const ANALYZE_FROM_ROWS: i64 = 1000;
 /// How long a pooled connection may sit idle before it is pinged on checkout.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
-/// The PostgreSQL setting that names the replica a pooled connection belongs to (see
-/// [`crate::customer_cache`]; migration `fence_customer_writes` reads it).
-const INSTANCE_SETTING: &str = "crm.instance";
+
 
 /// Whether `url` names a PostgreSQL server on this machine (a loopback address or a Unix socket)
 /// and chooses no `sslmode` (neither in the URL nor in `PGSSLMODE`). sqlx's default, `prefer`,
@@ -126,8 +124,9 @@ pub struct Database {
     facts: Arc<FactsCache>,
     /// Shared by every clone: whole customers for GetCustomer, see [`crate::customer_cache`].
     customers: Arc<CustomerCache>,
-    /// This process's id among the replicas, sent as the `crm.instance` setting of every pooled
-    /// PostgreSQL connection (see [`crate::customer_cache`]).
+    /// This process's id among the replicas (`crmd-` and 32 hex digits), sent as the start of the
+    /// `application_name` of every pooled PostgreSQL connection, before any name the URL gives
+    /// (see [`crate::customer_cache`]).
     instance: Arc<str>,
     /// GetCustomer's reads through `connection`, see [`crate::coalesce`]; each standby has its own.
     coalesced_reads: Arc<CoalescedReads>,
@@ -227,8 +226,19 @@ impl Database {
         let url = url.as_str();
         let mut options = ConnectOptions::new(url.to_owned());
         let plain_loopback = backend == Backend::Postgres && plain_on_loopback(url);
-        let instance: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-        let setting = Arc::clone(&instance);
+        let instance: Arc<str> = format!("crmd-{}", uuid::Uuid::new_v4().simple()).into();
+        let application_name = {
+            let given = url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>().ok();
+            match given.as_ref().and_then(|o| o.get_application_name()) {
+                // PostgreSQL keeps 63 bytes; the id comes first so that it always survives.
+                Some(name) => format!("{instance} {name}")
+                    .chars()
+                    .map(|c| if c.is_ascii() { c } else { '?' })
+                    .take(63)
+                    .collect(),
+                None => instance.to_string(),
+            }
+        };
         options
             .max_connections(max_connections)
             .min_connections(1)
@@ -239,7 +249,7 @@ impl Database {
             .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
             .sqlx_logging(false)
             .map_sqlx_postgres_opts(move |opts| {
-                let opts = opts.options([(INSTANCE_SETTING, &*setting)]);
+                let opts = opts.application_name(&application_name);
                 if plain_loopback {
                     opts.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
                 } else {

@@ -70,11 +70,12 @@ async fn display_name(reads: &SqlCustomerRepository, customer: &Customer) -> Str
     found.profile.display_name.as_str().to_owned()
 }
 
-/// A plain PostgreSQL connection to the test database, claiming to be replica `instance` if given.
+/// A plain PostgreSQL connection to the test database, claiming (by its `application_name`) to be
+/// replica `instance` if given.
 async fn plain(database: &TestDatabase, instance: Option<&str>) -> PgConnection {
     let mut options: sqlx::postgres::PgConnectOptions = database.url().parse().unwrap();
     if let Some(instance) = instance {
-        options = options.options([("crm.instance", instance)]);
+        options = options.application_name(instance);
     }
     PgConnection::connect_with(&options).await.unwrap()
 }
