@@ -192,7 +192,11 @@ async fn own_once(connection: &mut PgConnection, cache: &CustomerCache, instance
             cache.set_live(false);
             let held = since.elapsed();
             let hold_off = next_hold_off(held, last_hold_off);
-            tracing::debug!(?held, ?hold_off, "a writer waited for GetCustomer's cache; handing over");
+            tracing::debug!(
+                ?held,
+                ?hold_off,
+                "a writer waited for GetCustomer's cache; handing over"
+            );
             sqlx::query(
                 "UPDATE crm_customer_cache_owner \
                  SET free_after = clock_timestamp() + make_interval(secs => $1), hold_off_secs = $1",

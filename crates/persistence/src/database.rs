@@ -71,8 +71,6 @@ const ANALYZE_FROM_ROWS: i64 = 1000;
 /// How long a pooled connection may sit idle before it is pinged on checkout.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
-
-
 /// Whether `url` names a PostgreSQL server on this machine (a loopback address or a Unix socket)
 /// and chooses no `sslmode` (neither in the URL nor in `PGSSLMODE`). sqlx's default, `prefer`,
 /// would then encrypt loopback traffic that never leaves the machine, at about a sixth of a
@@ -284,7 +282,10 @@ impl Database {
             connection,
             backend,
             display_url: display_url.into(),
-            facts: Arc::new(FactsCache::new(crate::facts_cache::CAPACITY, backend == Backend::Sqlite)),
+            facts: Arc::new(FactsCache::new(
+                crate::facts_cache::CAPACITY,
+                backend == Backend::Sqlite,
+            )),
             customers: Arc::new(CustomerCache::new(
                 crate::customer_cache::CAPACITY,
                 backend == Backend::Sqlite,

@@ -27,7 +27,10 @@ fn at(offset: i64) -> ChronoDateTimeUtc {
 
 fn renamed(customer: &Customer, name: &str, offset: i64) -> Customer {
     customer
-        .updated(&[ProfileChange::DisplayName(DisplayName::parse(name).unwrap())], at(offset))
+        .updated(
+            &[ProfileChange::DisplayName(DisplayName::parse(name).unwrap())],
+            at(offset),
+        )
         .unwrap()
 }
 
@@ -60,7 +63,10 @@ async fn reads_through_the_cache_see_every_write_of_their_replica(backend: Backe
 async fn until(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting until {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -133,7 +139,11 @@ async fn one_replica_owns_the_cache_and_every_other_writer_waits_for_it() {
         .unwrap();
     rename_by_sql(&mut plain(&database, Some(&instance)).await, &customer, "Unannounced").await;
     assert!(live(&owner));
-    assert_eq!(display_name(&reads, &customer).await, "By the owner", "answered from memory");
+    assert_eq!(
+        display_name(&reads, &customer).await,
+        "By the owner",
+        "answered from memory"
+    );
 
     // Plain SQL waits until the owner has stopped answering; the owner's next read sees it.
     rename_by_sql(&mut plain(&database, None).await, &customer, "By SQL").await;
