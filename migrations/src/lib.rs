@@ -18,6 +18,19 @@ mod m20261206_000006_notify_customer_facts;
 mod m20261207_000007_index_customer_name_within_scope;
 mod m20261207_000008_fence_customer_writes;
 
+/// Runs `statements` in order on PostgreSQL; nothing on SQLite (for what only PostgreSQL has:
+/// triggers that notify or fence other replicas).
+async fn on_postgres_only(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let connection = manager.get_connection();
+    for statement in statements {
+        connection.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
 /// Every migration, oldest first.
 #[derive(Debug)]
 pub struct Migrator;

@@ -18,7 +18,7 @@
 //!
 //! SQLite has one process per file (nobody else writes): `up` and `down` do nothing there.
 
-use sea_orm_migration::{async_trait::async_trait, prelude::*, sea_orm::DatabaseBackend};
+use sea_orm_migration::{async_trait::async_trait, prelude::*};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -54,24 +54,13 @@ const DOWN: &[&str] = &[
     "DROP TABLE crm_customer_cache_owner",
 ];
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DatabaseBackend::Postgres {
-        return Ok(());
-    }
-    let connection = manager.get_connection();
-    for statement in statements {
-        connection.execute_unprepared(statement).await?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, UP).await
+        crate::on_postgres_only(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, DOWN).await
+        crate::on_postgres_only(manager, DOWN).await
     }
 }
