@@ -167,7 +167,11 @@ async fn own_once(connection: &mut PgConnection, cache: &CustomerCache, instance
         .execute(&mut *connection);
     match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
         Ok(result) => result?,
-        Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        Err(_) => {
+            return Err(sqlx::Error::Protocol(format!(
+                "a former owner's writes did not end within {DRAIN_TIMEOUT:?}"
+            )));
+        }
     };
     sqlx::query("SELECT pg_advisory_unlock($1, $2)")
         .bind(LOCK_CLASS)
@@ -186,7 +190,11 @@ async fn own_once(connection: &mut PgConnection, cache: &CustomerCache, instance
         let waiting = match tokio::time::timeout(LEASE, answer).await {
             Ok(result) => result?,
             // No answer within the lease: it lapsed; start over on a new session.
-            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+            Err(_) => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "the owner's connection did not answer within the {LEASE:?} lease"
+                )));
+            }
         };
         if waiting {
             cache.set_live(false);

@@ -477,7 +477,8 @@ impl Database {
         &self.facts
     }
 
-    /// GetCustomer's reads through this view's pool, see [`crate::coalesce`].
+    /// GetCustomer's cache of whole customers, shared by every clone, see
+    /// [`crate::customer_cache`].
     pub(crate) fn customers_cache(&self) -> &CustomerCache {
         &self.customers
     }
@@ -505,6 +506,7 @@ impl Database {
         self.direct.is_some()
     }
 
+    /// GetCustomer's reads through this view's pool, see [`crate::coalesce`].
     pub(crate) fn coalesced_reads(&self) -> &Arc<CoalescedReads> {
         &self.coalesced_reads
     }
