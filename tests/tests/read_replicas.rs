@@ -287,9 +287,12 @@ async fn a_standby_serves_reads_within_the_lag_bound_and_a_token_reads_the_write
         "a caught-up standby serves reads"
     );
 
-    // The standby stops replaying; the primary moves on.
+    // The standby stops replaying; the primary moves on. The rename goes through a second
+    // replica: one made through `app` would be kept in `app`'s customer cache, which answers
+    // before any standby (exactly, never stale), and the stale read below could not happen.
+    let other = app.spawn_replica(|_| {}).await;
     sql(&standby_db, "SELECT pg_wal_replay_pause()").await;
-    let renamed = app
+    let renamed = other
         .customers
         .clone()
         .update_customer(rename(&name, "After"))

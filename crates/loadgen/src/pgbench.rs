@@ -6,7 +6,12 @@
 //!
 //! - point select: `SELECT * FROM bench_customers WHERE id = :id` (random id);
 //! - one-row INSERT (a new UUID id each time);
-//! - one-row UPDATE of `display_name`, `update_time`, `version` by random id.
+//! - one-row UPDATE of `display_name`, `update_time`, `version` by random id;
+//! - CreateCustomer's writes: what crmd's one statement for a Create writes, a full customer row
+//!   (every column crmd sets, the classification text copied from a seeded customer) and its six
+//!   classification history rows (into `bench_history`, made `LIKE classification_history
+//!   INCLUDING ALL`), in one statement. Not a target's baseline: it shows how much of the one-row
+//!   INSERT the database itself allows a Create, whatever crmd does around it.
 //!
 //! And the point select again at a fixed `--rate` of half its measured tps, with a per-transaction
 //! log whose latencies give the p50/p90/p99 (pgbench itself prints only the mean and stddev).
@@ -24,6 +29,8 @@ use crate::stats::quantile;
 
 /// The table the scripts use.
 pub const TABLE: &str = "bench_customers";
+/// The history table of the CreateCustomer's-writes script.
+pub const HISTORY_TABLE: &str = "bench_history";
 
 /// One of the scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,6 +42,8 @@ pub enum Script {
     Insert,
     /// One-row UPDATE by random id.
     Update,
+    /// A full customer row and its six history rows in one statement (what a Create writes).
+    CreateWrites,
 }
 
 impl Script {
@@ -44,6 +53,7 @@ impl Script {
             Self::Select => "select.sql",
             Self::Insert => "insert.sql",
             Self::Update => "update.sql",
+            Self::CreateWrites => "create-writes.sql",
         }
     }
 
@@ -53,6 +63,7 @@ impl Script {
             Self::Select => "pgbench point select",
             Self::Insert => "pgbench one-row INSERT",
             Self::Update => "pgbench one-row UPDATE",
+            Self::CreateWrites => "pgbench CreateCustomer's writes",
         }
     }
 
@@ -68,6 +79,21 @@ impl Script {
             Self::Update => format!(
                 "\\set id random(1, {rows})\nUPDATE {TABLE} SET display_name = 'Loadgen Customer updated', \
                  update_time = now(), version = version + 1 WHERE id = :id;\n"
+            ),
+            // `:classification` is bound (pgbench -D), as crmd binds it.
+            Self::CreateWrites => format!(
+                "WITH c AS (INSERT INTO {TABLE} (id, display_name, kind, contact_full_name, contact_job_title, \
+                 contact_email, employee_count, region_country_code, needs, key_account, churned, owner, department, \
+                 create_time, update_time, version, window_orders, window_revenue_micros, rank_tier, value_tier, \
+                 lifecycle_stage, behaviour, size_segment, grade, score, policy_version, classification) \
+                 VALUES (CAST(gen_random_uuid() AS text), 'Loadgen Customer', 'ORGANIZATION', 'Buyer 1', 'Buyer', \
+                 'buyer1@example.com', 4358, 'US', 0, false, false, 'principals/rep-1', 'sales', now(), now(), 1, 0, 0, \
+                 'FRONTLINE', 'NONE', 'POTENTIAL', 'NONE', 'ENTERPRISE', 'POTENTIAL', 0, 1, :classification) \
+                 RETURNING id) \
+                 INSERT INTO {HISTORY_TABLE} (id, customer_id, dimension, from_value, to_value, source, policy_version, \
+                 actor, change_time) SELECT CAST(gen_random_uuid() AS text), c.id, d, NULL, 'NONE', 'RULE', 1, \
+                 'principals/admin', now() FROM c, unnest(ARRAY['RANK_TIER', 'VALUE_TIER', 'LIFECYCLE_STAGE', \
+                 'BEHAVIOUR', 'SIZE_SEGMENT', 'GRADE']) AS d;\n"
             ),
         }
     }
@@ -118,6 +144,8 @@ pub struct Pgbench {
     clients: usize,
     threads: usize,
     rows: u64,
+    /// The classification text the CreateCustomer's-writes script binds.
+    classification: String,
     dir: tempfile::TempDir,
 }
 
@@ -126,12 +154,12 @@ impl Pgbench {
     ///
     /// # Errors
     /// When the directory or a script cannot be written.
-    pub fn new(binary: &Path, url: &str, clients: usize, rows: u64) -> anyhow::Result<Self> {
+    pub fn new(binary: &Path, url: &str, clients: usize, rows: u64, classification: String) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("crm-loadgen-pgbench-")
             .tempdir()
             .context("creating a temporary directory for pgbench")?;
-        for script in [Script::Select, Script::Insert, Script::Update] {
+        for script in [Script::Select, Script::Insert, Script::Update, Script::CreateWrites] {
             std::fs::write(dir.path().join(script.file()), script.text(rows))
                 .with_context(|| format!("writing {}", script.file()))?;
         }
@@ -143,6 +171,7 @@ impl Pgbench {
             // threads than clients.
             threads: clients.clamp(1, 2),
             rows,
+            classification,
             dir,
         })
     }
@@ -236,6 +265,8 @@ impl Pgbench {
             .arg(format!("--time={seconds}"))
             .arg("--file")
             .arg(self.dir.path().join(script.file()))
+            .arg("--define")
+            .arg(format!("classification={}", self.classification))
             .args(extra)
             .arg(&self.url)
             .current_dir(self.dir.path());
@@ -301,6 +332,30 @@ pub async fn prepare_table(db: &DatabaseConnection, rows: u64) -> anyhow::Result
     }
     db.execute_unprepared(&format!("VACUUM ANALYZE {TABLE}")).await?;
     Ok(copied)
+}
+
+/// Creates `bench_history` like `classification_history` (columns, indexes) for the
+/// CreateCustomer's-writes script; returns the classification text of a seeded customer for it
+/// to bind.
+///
+/// # Errors
+/// When a statement fails, or no customer has a classification.
+pub async fn prepare_history_table(db: &DatabaseConnection) -> anyhow::Result<String> {
+    db.execute_unprepared(&format!("DROP TABLE IF EXISTS {HISTORY_TABLE}"))
+        .await?;
+    db.execute_unprepared(&format!(
+        "CREATE TABLE {HISTORY_TABLE} (LIKE classification_history INCLUDING ALL)"
+    ))
+    .await
+    .context("creating the pgbench history table")?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT classification FROM customers WHERE classification IS NOT NULL ORDER BY id LIMIT 1",
+        ))
+        .await?
+        .context("no classified customer to copy the classification of")?;
+    Ok(row.try_get::<String>("", "classification")?)
 }
 
 /// The tps pgbench printed (`tps = 32412.1 (without initial connection time)`; older versions
@@ -447,5 +502,9 @@ tps = 1000.25 (excluding connections establishing)
         );
         assert!(Script::Update.text(5).contains("random(1, 5)"));
         assert!(Script::Insert.text(5).contains("gen_random_uuid()"));
+        let create = Script::CreateWrites.text(5);
+        assert!(create.contains("INSERT INTO bench_customers") && create.contains("INSERT INTO bench_history"));
+        assert!(create.contains(":classification"), "bound, as crmd binds it");
+        assert_eq!(create.matches('\n').count(), 1, "pgbench reads one statement per line");
     }
 }

@@ -83,6 +83,9 @@ pub struct PgbenchFigures {
     pub insert: PgbenchRun,
     /// One-row UPDATE by random id.
     pub update: PgbenchRun,
+    /// What a CreateCustomer writes (a full customer row and six history rows), in one statement:
+    /// the most of `insert` the database allows a Create.
+    pub create_writes: PgbenchRun,
     /// The point select at half its tps, with percentiles.
     pub select_at_half_rate: PgbenchRate,
 }
@@ -619,15 +622,22 @@ fn half_get_rate(measurements: &[Measurement]) -> f64 {
         .map_or(1.0, |m| (m.summary.rate / 2.0).max(1.0))
 }
 
-/// pgbench on `env`'s PostgreSQL database: the table, the three scripts, the point select at
+/// pgbench on `env`'s PostgreSQL database: the tables, the four scripts, the point select at
 /// half its tps.
 async fn run_pgbench(env: &Env, options: &Options) -> anyhow::Result<PgbenchFigures> {
     let db = database::connect(env.database.url(), 1).await?;
     let rows = pgbench::prepare_table(&db, env.seeded.len() as u64).await?;
+    let classification = pgbench::prepare_history_table(&db).await?;
     db.close().await.ok();
-    let bench = Pgbench::new(&options.pgbench, env.database.url(), options.concurrency, rows)?;
+    let bench = Pgbench::new(
+        &options.pgbench,
+        env.database.url(),
+        options.concurrency,
+        rows,
+        classification,
+    )?;
     let mut runs = Vec::new();
-    for script in [Script::Select, Script::Insert, Script::Update] {
+    for script in [Script::Select, Script::Insert, Script::Update, Script::CreateWrites] {
         let run = bench.run(script, options.duration).await?;
         eprintln!(
             "[pgbench] {}: {:.0} tps, latency average {} ms, failed {}",
@@ -647,14 +657,17 @@ async fn run_pgbench(env: &Env, options: &Options) -> anyhow::Result<PgbenchFigu
         at_rate.p99_from_schedule_us as f64 / 1e3
     );
     let mut runs = runs.into_iter();
-    let (Some(select), Some(insert), Some(update)) = (runs.next(), runs.next(), runs.next()) else {
-        bail!("pgbench: three runs expected");
+    let (Some(select), Some(insert), Some(update), Some(create_writes)) =
+        (runs.next(), runs.next(), runs.next(), runs.next())
+    else {
+        bail!("pgbench: four runs expected");
     };
     Ok(PgbenchFigures {
         rows: bench.rows(),
         select,
         insert,
         update,
+        create_writes,
         select_at_half_rate: at_rate,
     })
 }

@@ -5,7 +5,9 @@
 //! - **This replica's writes** forget the customers they touched once they have returned (or
 //!   failed: a lost reply may hide a commit), before their caller answers; a read that raced
 //!   with a write cannot put the old customer back (the write generation of
-//!   [`crate::read_cache`]).
+//!   [`crate::read_cache`]). An update that committed keeps the customer it wrote instead
+//!   (`ReadCache::keep_written`), unless another write of the same customer overlapped it, so
+//!   the next read of it, or the next update's read, needs no query either.
 //! - **Nobody else writes while it answers (PostgreSQL).** The cache answers only while this
 //!   replica is the *owner*: it holds an exclusive session advisory lock, the owner lock, on a
 //!   connection of its own, and its instance id is recorded in `crm_customer_cache_owner`. A
@@ -38,9 +40,12 @@
 //! connection there is shared by several clients, so its `application_name` does not tell whose
 //! write it is.
 //!
-//! Only reads that write nothing use it (GetCustomer; see [`crate::standbys`]'s
-//! `Database::for_reads`), and not a read with a consistency token: a write authorises and
-//! compares against the row it reads from the database.
+//! GetCustomer and a write's read of the customer it changes use it, but not a read with a
+//! consistency token (see [`crate::standbys`]'s `Database::for_reads` and
+//! `Database::for_writes`). A write that read a
+//! customer from here still compares and sets against the database's version, so even a stale
+//! entry (the partition above) could not lose an update: the write fails its compare-and-set,
+//! forgets the entry and reads again.
 
 use std::time::{Duration, Instant};
 

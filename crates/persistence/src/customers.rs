@@ -55,6 +55,13 @@ impl SqlCustomerRepository {
     pub fn reading(&self, token: Option<crate::ConsistencyToken>) -> Self {
         Self::new(self.db.for_reads(token))
     }
+
+    /// This repository on the primary, reading the customer a write changes from the customer
+    /// cache when it can answer (see [`Database::for_writes`]): the repository of the domain's
+    /// write paths.
+    pub fn writing(&self) -> Self {
+        Self::new(self.db.for_writes())
+    }
 }
 
 fn unexpected(error: DbErr) -> CustomerError {
@@ -413,14 +420,14 @@ impl CustomerRepository for SqlCustomerRepository {
             .filter(customer::Column::Id.eq(customer.id.as_str()))
             .filter(customer::Column::Version.eq(expected.get()));
         let tags_changed = previous.profile.tags != customer.profile.tags;
-        let written = if !tags_changed && history.is_empty() {
+        let cache = self.db.customers_cache();
+        let before = cache.write_generation(&customer.id);
+        let outcome = if !tags_changed && history.is_empty() {
             // One statement is atomic by itself: no transaction, one round trip.
             update
                 .exec(self.db.connection())
                 .await
-                .map_err(unexpected)?
-                .rows_affected
-                > 0
+                .map(|result| result.rows_affected > 0)
         } else {
             async {
                 let txn = self.db.connection().begin().await?;
@@ -442,13 +449,17 @@ impl CustomerRepository for SqlCustomerRepository {
                 Ok(true)
             }
             .await
-            .map_err(unexpected)?
         };
-        // Whether or not it was written: a lost reply may hide a commit.
-        self.db.customers_cache().forget([customer.id.as_str()]);
+        // Before answering: what was written is what the next read (an Update's too) sees; on a
+        // refusal or a failure, forget it (a lost reply may hide a commit).
+        match outcome {
+            Ok(true) => cache.keep_written(&customer.id, customer, before),
+            _ => cache.forget([customer.id.as_str()]),
+        }
         if CustomerFacts::from(previous) != CustomerFacts::from(customer) {
             self.db.facts().forget([customer.id.as_str()]);
         }
+        let written = outcome.map_err(unexpected)?;
         if written {
             return Ok(());
         }

@@ -8,6 +8,7 @@
 //! may fail silently stops answering once that connection has not been heard from for a while.
 
 use std::{
+    hash::BuildHasher as _,
     sync::atomic::{AtomicU64, Ordering},
     time::Instant,
 };
@@ -18,12 +19,19 @@ use crm_domain::customer::values::CustomerId;
 const FOREVER: u64 = u64::MAX;
 /// `until` when not live.
 const OFF: u64 = 0;
+/// How many write counters the ids are spread over: a write's store is refused when another
+/// write of the same stripe came between its start and its end, so enough that that is rare.
+const STRIPES: usize = 1024;
 
 /// See the module documentation.
 pub(crate) struct ReadCache<V: Clone> {
     entries: quick_cache::sync::Cache<String, V>,
     /// Bumped by every write, before its entries are removed.
     generation: AtomicU64,
+    /// The same per stripe of ids (a write bumps its ids' stripes too), so that a write can keep
+    /// what it wrote unless a write of the same stripe came in between ([`ReadCache::keep_written`]).
+    stripes: Box<[AtomicU64]>,
+    stripe_hasher: std::hash::RandomState,
     /// Until when lookups may be answered, in nanoseconds after `epoch` ([`FOREVER`], [`OFF`]).
     until: AtomicU64,
     epoch: Instant,
@@ -45,6 +53,8 @@ impl<V: Clone> ReadCache<V> {
         Self {
             entries: quick_cache::sync::Cache::new(capacity.max(1)),
             generation: AtomicU64::new(0),
+            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            stripe_hasher: std::hash::RandomState::new(),
             until: AtomicU64::new(if live { FOREVER } else { OFF }),
             epoch: Instant::now(),
         }
@@ -86,10 +96,47 @@ impl<V: Clone> ReadCache<V> {
         }
     }
 
+    /// The generation of `id`'s writes, to pass to [`ReadCache::keep_written`]: read it before
+    /// sending the write.
+    pub(crate) fn write_generation(&self, id: &CustomerId) -> u64 {
+        self.stripe(id.as_str()).load(Ordering::Acquire)
+    }
+
+    /// Keeps `value`, which a write of this process has just committed for `id` (having read
+    /// [`ReadCache::write_generation`] before sending it), in place of what was known of it: call
+    /// instead of [`ReadCache::forget`] after a write known to have committed.
+    ///
+    /// Like a forget it first bumps the generation, so that a read that raced with the write
+    /// cannot put the old value back. It keeps the value only if no other write of `id` (nor a
+    /// forget of everything) bumped `id`'s stripe since `before`: such a write may be newer and
+    /// have stored or forgotten its own value already. And if one bumps it between this store and
+    /// the check after it, the entry is taken back: that write's own store or removal then comes
+    /// after this one.
+    pub(crate) fn keep_written(&self, id: &CustomerId, value: &V, before: u64) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let stripe = self.stripe(id.as_str());
+        let mine = stripe.fetch_add(1, Ordering::AcqRel) + 1;
+        if mine != before.wrapping_add(1) || !self.is_live() {
+            self.entries.remove(id.as_str());
+            return;
+        }
+        self.entries.insert(id.as_str().to_owned(), value.clone());
+        if stripe.load(Ordering::Acquire) != mine {
+            self.entries.remove(id.as_str());
+        }
+    }
+
+    /// The write counter of the stripe `id` falls in.
+    fn stripe(&self, id: &str) -> &AtomicU64 {
+        let index = self.stripe_hasher.hash_one(id) as usize % STRIPES;
+        &self.stripes[index]
+    }
+
     /// Forgets `ids`: call after a write that may have changed them returned (or failed).
     pub(crate) fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         for id in ids {
+            self.stripe(id).fetch_add(1, Ordering::AcqRel);
             self.entries.remove(id);
         }
     }
@@ -97,6 +144,9 @@ impl<V: Clone> ReadCache<V> {
     /// Forgets everything.
     pub(crate) fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        for stripe in &self.stripes {
+            stripe.fetch_add(1, Ordering::AcqRel);
+        }
         self.entries.clear();
     }
 
@@ -144,6 +194,45 @@ mod tests {
         assert_eq!(cache.get(&id("cust-1")), Some(1));
         cache.forget(["cust-1"]);
         assert_eq!(cache.get(&id("cust-1")), None);
+    }
+
+    #[test]
+    fn a_written_value_replaces_what_was_known_unless_another_write_came_between() {
+        let cache = ReadCache::new(10, true);
+        let read_before_the_write = cache.generation();
+        cache.store(&id("cust-1"), &1, read_before_the_write);
+        let before = cache.write_generation(&id("cust-1"));
+        cache.keep_written(&id("cust-1"), &2, before);
+        assert_eq!(cache.get(&id("cust-1")), Some(2));
+        // A read that started before the write and stores late is taken back.
+        cache.store(&id("cust-1"), &1, read_before_the_write);
+        assert_eq!(cache.get(&id("cust-1")), None);
+        // Two writes of the same customer overlapping: the first to end keeps nothing.
+        let first = cache.write_generation(&id("cust-1"));
+        let second = cache.write_generation(&id("cust-1"));
+        cache.keep_written(&id("cust-1"), &4, second);
+        cache.keep_written(&id("cust-1"), &3, first);
+        assert_eq!(
+            cache.get(&id("cust-1")),
+            None,
+            "an older write must not hide a newer one"
+        );
+        // A write of another customer does not stop it (unless they share a stripe).
+        let before = cache.write_generation(&id("cust-1"));
+        cache.forget(["cust-2"]);
+        cache.keep_written(&id("cust-1"), &5, before);
+        let shared = cache.stripe("cust-1").load(Ordering::Acquire) == before + 2;
+        assert_eq!(cache.get(&id("cust-1")), if shared { None } else { Some(5) });
+        // Forgetting everything in between stops it.
+        let before = cache.write_generation(&id("cust-1"));
+        cache.forget_all();
+        cache.keep_written(&id("cust-1"), &6, before);
+        assert_eq!(cache.get(&id("cust-1")), None);
+        cache.set_live(false);
+        let before = cache.write_generation(&id("cust-1"));
+        cache.keep_written(&id("cust-1"), &7, before);
+        cache.set_live(true);
+        assert_eq!(cache.get(&id("cust-1")), None, "nothing is kept while not live");
     }
 
     #[test]

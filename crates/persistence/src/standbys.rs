@@ -89,8 +89,9 @@ pub(crate) struct ReadView {
     pub(crate) exact: bool,
     /// The view's connection is a standby's.
     pub(crate) standby: bool,
-    /// The read writes nothing and has no token: GetCustomer may answer it from
-    /// [`crate::customer_cache`] (writes read the row they compare against from the database).
+    /// [`crate::customer_cache`] may answer a read of a whole customer: a read without a
+    /// consistency token (`Database::for_reads`), or a write's read of the customer it changes
+    /// (`Database::for_writes`).
     pub(crate) cacheable: bool,
 }
 
@@ -342,6 +343,18 @@ impl Database {
             ),
             None => self.view(self.connection().clone(), Arc::clone(self.coalesced_reads()), view),
         }
+    }
+
+    /// The primary, reading a whole customer from [`crate::customer_cache`] when it can answer:
+    /// for the repository of the writes, whose read of the customer they change is then no
+    /// query. Each such write compares and sets against the stored version, so even a stale
+    /// entry could not lose an update (the write fails, forgets the entry and reads again).
+    pub fn for_writes(&self) -> Database {
+        let view = ReadView {
+            cacheable: true,
+            ..ReadView::default()
+        };
+        self.view(self.connection().clone(), Arc::clone(self.coalesced_reads()), view)
     }
 
     /// A token at or past every write that returned before this call (see the module

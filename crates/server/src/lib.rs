@@ -319,7 +319,7 @@ pub async fn run_with(
         .build_v1alpha()
         .context("building reflection v1alpha")?;
 
-    let customer_repository = SqlCustomerRepository::new(db.clone());
+    let customer_repository = SqlCustomerRepository::new(db.clone()).writing();
     let customers = CustomerGrpc::new(
         CustomerService::new(customer_repository.clone()),
         page_tokens.clone(),

@@ -7,7 +7,10 @@
 use std::time::{Duration, Instant};
 
 use crm_domain::{
-    customer::{Customer, ProfileChange, values::DisplayName},
+    customer::{
+        Customer, ProfileChange,
+        values::{DisplayName, Tags},
+    },
     ports::CustomerRepository,
 };
 use crm_persistence::{Database, SqlCustomerRepository, customer_cache::own_customers};
@@ -39,7 +42,8 @@ async fn reads_through_the_cache_see_every_write_of_their_replica(backend: Backe
         return;
     };
     let _owner = tokio::spawn(own_customers(db.clone()));
-    let repo = SqlCustomerRepository::new(db.clone());
+    // The repository of the writes, as the server makes it: its reads come from the cache too.
+    let repo = SqlCustomerRepository::new(db.clone()).writing();
     let reads = repo.reading(None);
     let mut current = Customer::create(
         crm_domain::customer::values::CustomerId::generate(),
@@ -52,11 +56,41 @@ async fn reads_through_the_cache_see_every_write_of_their_replica(backend: Backe
         for answer in join_all((0..10).map(|_| reads.find(&current.id))).await {
             assert_eq!(answer.unwrap().as_ref(), Some(&current), "round {round}");
         }
-        let next = renamed(&current, &format!("Renamed {round}"), 1 + round);
+        let mut next = renamed(&current, &format!("Renamed {round}"), 1 + round);
+        if round % 3 == 0 {
+            // Every third round also changes the tags (a transaction rather than one statement).
+            next = next
+                .updated(
+                    &[ProfileChange::Tags(
+                        Tags::parse([format!("round-{round}"), "cached".to_owned()]).unwrap(),
+                    )],
+                    at(1 + round),
+                )
+                .unwrap();
+        }
         repo.replace(&current, &next, &[]).await.unwrap();
+        // The write keeps what it wrote: the next read, and the next write's read, answer it
+        // without a query, and it is exactly what the database holds.
         assert_eq!(reads.find(&next.id).await.unwrap(), Some(next.clone()), "round {round}");
+        assert_eq!(repo.find(&next.id).await.unwrap(), Some(next.clone()), "round {round}");
+        let stored = repo
+            .reading(Some(db.consistency_token().await.unwrap()))
+            .find(&next.id)
+            .await
+            .unwrap();
+        assert_eq!(stored, Some(next.clone()), "round {round}: the database holds it");
         current = next;
     }
+    // A write that compared against an old version fails and forgets the customer: the next
+    // read comes from the database.
+    let stale = renamed(&current, "Never written", 100);
+    let older = Customer {
+        version: crm_domain::customer::Version::new(1),
+        ..current.clone()
+    };
+    let refused = repo.replace(&older, &stale, &[]).await;
+    assert!(refused.is_err(), "a stale compare-and-set must fail: {refused:?}");
+    assert_eq!(reads.find(&current.id).await.unwrap(), Some(current.clone()));
 }
 
 /// Waits until `done` holds, for at most 30 s.
