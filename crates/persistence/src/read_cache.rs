@@ -207,7 +207,8 @@ mod tests {
         // A read that started before the write and stores late is taken back.
         cache.store(&id("cust-1"), &1, read_before_the_write);
         assert_eq!(cache.get(&id("cust-1")), None);
-        // Two writes of the same customer overlapping: the first to end keeps nothing.
+        // Two writes of the same customer overlapping: the one that ends last keeps nothing and
+        // takes the other's value back too (it cannot tell which of the two is newer).
         let first = cache.write_generation(&id("cust-1"));
         let second = cache.write_generation(&id("cust-1"));
         cache.keep_written(&id("cust-1"), &4, second);
