@@ -66,7 +66,7 @@ impl ClassificationState {
             }
         };
         Ok(Arc::new(Self {
-            service: ClassificationService::new(SqlCustomerRepository::new(db.clone()).writing(), store),
+            service: ClassificationService::new(SqlCustomerRepository::new(db.clone()), store),
             db,
             clock,
             currency,
